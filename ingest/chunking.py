@@ -33,7 +33,7 @@ class ChunkingParams:
             raise ValueError("chunking needs 0 <= overlap < target")
 
 
-def chunk_document(doc: ParsedDocument, params: ChunkingParams) -> list[Chunk]:
+def chunk_document(doc: ParsedDocument, params: ChunkingParams, raw_hash: str = "") -> list[Chunk]:
     pieces: list[tuple[tuple[str, ...], str, str, int]] = []
     for section in doc.sections:
         pieces.extend(_chunk_section(section, params))
@@ -56,6 +56,7 @@ def chunk_document(doc: ParsedDocument, params: ChunkingParams) -> list[Chunk]:
             text=text,
             context=context,
             tokens=tokens,
+            raw_hash=raw_hash,
         )
         for i, (chunk_id, (path, text, context, tokens)) in enumerate(zip(ids, pieces, strict=True))
     ]

@@ -34,6 +34,8 @@ from kb_engine.sparse import SparseEncoder
 
 log = logging.getLogger(__name__)
 
+PIPELINE_VERSION = "1"  # bump when parsing or chunking changes output for the same input
+
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -106,6 +108,8 @@ class Ingestor:
             tokenizer=settings.tokenizer,
         )
         self.batch_chunks = max(settings.embed_batch_size, 64)
+        # Anything that changes what parsing and chunking produce from the same bytes.
+        self.signature = f"{PIPELINE_VERSION}|{self.params}|{settings.default_locale}"
 
     def run(self, paths: Iterable[Path], delete_missing: bool | None = None) -> IngestReport:
         started = time.perf_counter()
@@ -128,6 +132,7 @@ class Ingestor:
 
     def _sync_source(self, source: Source, report: IngestReport, delete: bool) -> None:
         indexed = self.index.documents(source.key)
+        untouched = _untouched(indexed)
         files = source.files()
         seen: dict[str, str] = {}  # doc id → source, to catch duplicate ids
         failed_sources: set[str] = set()
@@ -140,7 +145,13 @@ class Ingestor:
                     failed_sources.add(item.source.split("#", 1)[0])
                     report.failed.append(Failure(item.source, item.error.reason, str(item.error)))
                     continue
-                chunks = self._chunks(item, report, failed_sources)
+                fingerprint = item.fingerprint(self.signature)
+                known = untouched.get((item.source, fingerprint))
+                if known is not None and known not in seen:  # same bytes, same settings: no parsing
+                    seen[known] = item.source
+                    report.unchanged.append(known)
+                    continue
+                chunks = self._chunks(item, fingerprint, report, failed_sources)
                 if chunks is None:
                     continue
                 doc_id = chunks[0].doc.doc_id
@@ -179,9 +190,11 @@ class Ingestor:
             self.index.flush()
             report.deleted.extend(gone)
 
-    def _chunks(self, raw: RawDocument, report: IngestReport, failed_sources: set[str]) -> list[Chunk] | None:
+    def _chunks(
+        self, raw: RawDocument, fingerprint: str, report: IngestReport, failed_sources: set[str]
+    ) -> list[Chunk] | None:
         try:
-            chunks = chunk_document(parse(raw, self.settings.default_locale), self.params)
+            chunks = chunk_document(parse(raw, self.settings.default_locale), self.params, fingerprint)
         except DocumentError as exc:
             failed_sources.add(raw.source.split("#", 1)[0])
             report.failed.append(Failure(raw.source, exc.reason, str(exc)))
@@ -215,4 +228,13 @@ class Ingestor:
 
 def _from_failed(indexed: dict[str, tuple[DocState, list[str]]], doc_id: str, failed: set[str]) -> bool:
     """Whether an indexed document came from a file that failed this run (then it is kept)."""
-    return bool(indexed[doc_id][0].sources & failed)
+    return any(source.split("#", 1)[0] in failed for source in indexed[doc_id][0].sources)
+
+
+def _untouched(indexed: dict[str, tuple[DocState, list[str]]]) -> dict[tuple[str, str], str]:
+    """(source, raw fingerprint) → doc id, for documents whose last write completed."""
+    out = {}
+    for doc_id, (state, _) in indexed.items():
+        if state.is_complete() and len(state.sources) == 1 and len(state.raw_hashes) == 1:
+            out[(next(iter(state.sources)), next(iter(state.raw_hashes)))] = doc_id
+    return out

@@ -6,6 +6,7 @@ bad file is reported and the rest of the batch goes on.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from kb_engine.errors import (
     EmptyDocument,
     UnsupportedFormat,
 )
+from kb_engine.schema import content_hash
 
 FORMATS = {
     ".md": "md",
@@ -46,6 +48,13 @@ class RawDocument:
     data: bytes
     meta: dict[str, Any] = field(default_factory=dict)
     text: str | None = None  # already-decoded body (export lines)
+
+    def fingerprint(self, pipeline: str) -> str:
+        """Identifies these exact inputs under these pipeline settings: equal means skip parsing."""
+        meta = json.dumps(self.meta, sort_keys=True, default=str, ensure_ascii=False)
+        return content_hash(
+            pipeline, self.source, self.fmt, hashlib.sha256(self.data).hexdigest(), self.text or "", meta
+        )
 
 
 @dataclass(frozen=True)

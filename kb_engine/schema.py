@@ -60,6 +60,7 @@ class Chunk(BaseModel):
     text: str = Field(description="The chunk's own text; the chunks of a document partition it.")
     context: str = Field("", description="Tail of the previous chunk of the same section (overlap).")
     tokens: int
+    raw_hash: str = Field("", description="Fingerprint of the source bytes and pipeline settings.")
 
     @staticmethod
     def make_id(doc_id: str, section: tuple[str, ...], text: str, occurrence: int = 0) -> str:
@@ -130,7 +131,12 @@ class DocState(BaseModel):
     doc_hashes: set[str] = Field(default_factory=set)
     doc_chunks: set[int] = Field(default_factory=set)
     sources: set[str] = Field(default_factory=set, description="Files the points came from.")
+    raw_hashes: set[str] = Field(default_factory=set)
     points: int = 0
 
     def is_current(self, doc_hash: str) -> bool:
         return self.doc_hashes == {doc_hash} and self.doc_chunks == {self.points}
+
+    def is_complete(self) -> bool:
+        """One version, all of its chunks: what a finished write leaves."""
+        return len(self.doc_hashes) == 1 and self.doc_chunks == {self.points}

@@ -29,11 +29,14 @@ class E5Embedder:
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
-        parts = []
-        for start in range(0, len(texts), self.batch_size):
+        # Batches of similar length waste less on padding: embed in length order, return in input order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
             with self._lock:
-                parts.append(self._model.passage(texts[start : start + self.batch_size]))
-        return np.vstack(parts).astype(np.float32, copy=False)
+                out[idx] = self._model.passage([texts[i] for i in idx])
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._lock:

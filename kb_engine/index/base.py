@@ -79,6 +79,7 @@ def to_payload(chunk: Chunk, source_key: str) -> dict[str, Any]:
         "tokens": chunk.tokens,
         "doc_hash": chunk.doc_hash,
         "doc_chunks": chunk.doc_chunks,
+        "raw_hash": chunk.raw_hash,
     }
     # Absent, not null, when open-ended: "is empty" covers both, and absent keeps payloads small.
     if doc.valid_from:
@@ -124,6 +125,7 @@ def accumulate_state(
     state, ids = states.setdefault(payload["doc_id"], (DocState(), []))
     state.doc_hashes.add(payload["doc_hash"])
     state.doc_chunks.add(int(payload["doc_chunks"]))
-    state.sources.add(str(payload.get("source", "")).split("#", 1)[0])
+    state.sources.add(str(payload.get("source", "")))
+    state.raw_hashes.add(str(payload.get("raw_hash", "")))
     state.points += 1
     ids.append(str(point_id))

@@ -33,7 +33,7 @@ from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, Spar
 
 _META = "kb-index.json"
 _LOCK = "kb.lock"
-_SCROLL_FIELDS = ["doc_id", "doc_hash", "doc_chunks", "source"]
+_SCROLL_FIELDS = ["doc_id", "doc_hash", "doc_chunks", "source", "raw_hash"]
 
 
 class EdgeIndex:

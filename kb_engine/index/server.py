@@ -26,7 +26,7 @@ from kb_engine.index.base import (
 )
 from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, SparseVector
 
-_SCROLL_FIELDS = ["doc_id", "doc_hash", "doc_chunks", "source"]
+_SCROLL_FIELDS = ["doc_id", "doc_hash", "doc_chunks", "source", "raw_hash"]
 
 
 class ServerIndex:

@@ -109,7 +109,7 @@ class Ingestor:
         )
         self.batch_chunks = max(settings.embed_batch_size, 64)
         # Anything that changes what parsing and chunking produce from the same bytes.
-        self.signature = f"{PIPELINE_VERSION}|{self.params}|{settings.default_locale}"
+        self.signature = f"{PIPELINE_VERSION}|{self.params}|{settings.default_locale}|{sparse.name}"
 
     def run(self, paths: Iterable[Path], delete_missing: bool | None = None) -> IngestReport:
         started = time.perf_counter()

@@ -92,7 +92,7 @@ def ingest(
         _fail(str(exc))
         return
     if as_json:
-        out.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
         _print_report(report)
     if report.failed:
@@ -174,7 +174,7 @@ def search(
         _fail(str(exc))
         return
     if as_json:
-        out.print_json(json.dumps([p.model_dump(mode="json") for p in passages], ensure_ascii=False))
+        typer.echo(json.dumps([p.model_dump(mode="json") for p in passages], ensure_ascii=False, indent=2))
         return
     out.print(f"[bold]{query}[/]" + (f"  (audience: {audience.value})" if audience else ""))
     if not passages:
@@ -205,7 +205,7 @@ def info() -> None:
     except KBError as exc:
         _fail(str(exc))
         return
-    out.print_json(data.model_dump_json())
+    typer.echo(data.model_dump_json(indent=2))
 
 
 @app.command("config")

@@ -34,7 +34,7 @@ def term_id(term: str) -> int:
 class LemmaBM25Encoder:
     """BM25 over lemmas and word families (see ``kb_engine.text``)."""
 
-    name = "lemma-bm25-v1"
+    name = "lemma-bm25-v2"  # bump when terms() changes: the index must be rebuilt
 
     def __init__(self, k1: float = 1.2, b: float = 0.75, avg_len: float = 120.0) -> None:
         if k1 <= 0 or not 0 <= b <= 1 or avg_len <= 0:

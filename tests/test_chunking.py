@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,6 +109,6 @@ def test_context_is_the_tail_of_the_previous_chunk_of_the_same_section() -> None
     in_a = [c for c in chunks if c.section == ("А",)]
     assert len(in_a) > 2
     assert in_a[0].context == ""
-    for prev, cur in zip(in_a, in_a[1:], strict=False):
+    for prev, cur in itertools.pairwise(in_a):
         assert cur.context and prev.text.endswith(cur.context)
     assert chunks[-1].section == ("Б",) and chunks[-1].context == ""

@@ -20,10 +20,11 @@ run: $(STAMP)
 	$(BIN)/kb search "Как вернуть товар, если не подошёл размер?" --audience buyer -k 3
 	$(BIN)/kb search "Когда придёт выплата за проданные товары?" --audience seller -k 3
 
-## Lint, then the whole test suite.
+## Lint and type-check, then the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

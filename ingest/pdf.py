@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from kb_engine.errors import CorruptDocument, EmptyDocument
 
@@ -76,7 +77,7 @@ def _starts_new_paragraph(prev: _Line, line: _Line) -> bool:
     return gap > 0.8 * line.size
 
 
-def _lines(pages):  # type: ignore[no-untyped-def]
+def _lines(pages: Any) -> Any:
     from pdfminer.layout import LTChar, LTTextContainer, LTTextLine
 
     for number, page in enumerate(pages):
@@ -100,7 +101,7 @@ def _lines(pages):  # type: ignore[no-untyped-def]
                 yield _Line(text, bold, size, top=line.y1, bottom=line.y0, page=number)
 
 
-def _join(parts) -> str:  # type: ignore[no-untyped-def]
+def _join(parts: Any) -> str:
     out = ""
     for part in parts:
         part = part.strip()

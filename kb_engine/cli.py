@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 
 from kb_engine.config import Settings, get_settings
 from kb_engine.errors import KBError
+
+if TYPE_CHECKING:
+    from ingest.pipeline import IngestReport
 
 app = typer.Typer(
     add_completion=False,
@@ -112,7 +115,7 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: IngestReport) -> None:
     table = Table(title="kb ingest", show_header=True, header_style="bold")
     for column in ("new", "changed", "unchanged", "deleted", "failed", "chunks", "tokens", "seconds"):
         table.add_column(column, justify="right")
@@ -148,7 +151,10 @@ def search(
     audience: Annotated[
         AudienceOpt | None, typer.Option(help="Only documents for this audience (and for all).")
     ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=50)] = 5,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", "-k", min=1, max=100, help="Passages to show (default KB_SEARCH_TOP_K)."),
+    ] = None,
     as_of: Annotated[str | None, typer.Option(help="Validity date YYYY-MM-DD (default: today).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print passages as JSON.")] = False,
 ) -> None:
@@ -169,7 +175,9 @@ def search(
             if rt.index.count() == 0:
                 _fail("the index is empty: run `kb ingest knowledge/` first")
             searcher = Searcher(rt.index, rt.embedder, rt.sparse, prefetch=settings.prefetch_k)
-            passages = searcher.search(query, audience.value if audience else None, top_k, when)
+            passages = searcher.search(
+                query, audience.value if audience else None, top_k or settings.search_top_k, when
+            )
     except KBError as exc:
         _fail(str(exc))
         return
@@ -239,7 +247,11 @@ def show_config(
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        level = get_settings().log_level.upper()
+    except ValueError:
+        level = "WARNING"  # the command itself reports the invalid setting
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except KeyboardInterrupt:

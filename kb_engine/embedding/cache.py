@@ -81,7 +81,7 @@ class CachedEmbedder:
         found = self.cache.get_many(self.name, list(set(keys)))
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
-            first_text = {}
+            first_text: dict[str, str] = {}
             for k, t in zip(keys, texts, strict=True):
                 first_text.setdefault(k, t)
             vectors = self.inner.embed_passages([first_text[k] for k in missing])

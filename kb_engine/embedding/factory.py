@@ -16,6 +16,9 @@ def make_embedder(settings: Settings) -> Embedder:
             api_key=settings.embed_api_key,
             dim=settings.embed_dim,
             batch_size=settings.embed_batch_size,
+            query_prefix=settings.embed_query_prefix,
+            passage_prefix=settings.embed_passage_prefix,
+            input_type=settings.embed_input_type,
         )
     from kb_engine.embedding.e5 import E5Embedder
 

@@ -16,19 +16,27 @@ class OpenAIEmbedder:
         dim: int | None = None,
         batch_size: int = 64,
         timeout_s: float = 30.0,
+        query_prefix: str = "",
+        passage_prefix: str = "",
+        input_type: bool = False,
     ) -> None:
         import openai
 
         self._openai = openai
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout_s)
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"openai:{model}"  # not the URL: the same model served anywhere shares a cache
         self.batch_size = batch_size
-        self.dim = dim if dim is not None else len(self._call(["dimension probe"])[0])
+        self.query_prefix, self.passage_prefix, self.input_type = query_prefix, passage_prefix, input_type
+        self.dim = dim if dim is not None else len(self._call(["dimension probe"], "query")[0])
 
-    def _call(self, texts: list[str]) -> np.ndarray:
+    def _call(self, texts: list[str], kind: str) -> np.ndarray:
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        extra = {"input_type": kind} if self.input_type else None
         try:
-            response = self._client.embeddings.create(model=self.model, input=texts)
+            response = self._client.embeddings.create(
+                model=self.model, input=[prefix + t for t in texts], extra_body=extra
+            )
         except self._openai.OpenAIError as exc:
             raise EmbeddingError(f"embeddings API {self._client.base_url} failed: {exc}") from exc
         vectors = np.asarray(
@@ -41,8 +49,11 @@ class OpenAIEmbedder:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
         return np.vstack(
-            [self._call(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+            [
+                self._call(texts[i : i + self.batch_size], "passage")
+                for i in range(0, len(texts), self.batch_size)
+            ]
         )
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._call([text])[0]
+        return self._call([text], "query")[0]

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import qdrant_edge as qe
 
@@ -43,7 +43,7 @@ class EdgeIndex:
         self.path = Path(path)
         self.rrf_k = rrf_k
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_file = _acquire_lock(self.path / _LOCK)
+        self._lock_file: TextIO | None = _acquire_lock(self.path / _LOCK)
         self._shard: qe.EdgeShard | None = None
         self._meta: dict[str, Any] = {}
         meta_path = self.path / _META
@@ -154,7 +154,7 @@ class EdgeIndex:
             qe.QueryRequest(
                 limit=limit,
                 prefetches=prefetches,
-                query=qe.Fusion.Rrf(k=self.rrf_k),
+                query=qe.Fusion.Rrf(k=self.rrf_k),  # type: ignore[arg-type]  # the stub omits Rrf
                 with_payload=True,
                 filter=qfilter,
             )
@@ -227,7 +227,7 @@ def _filter(flt: SearchFilter | None) -> qe.Filter | None:
     return qe.Filter(must=must) if must else None
 
 
-def _acquire_lock(path: Path):  # type: ignore[no-untyped-def]
+def _acquire_lock(path: Path) -> TextIO:
     handle = open(path, "a+")  # noqa: SIM115 - held open for the life of the index
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

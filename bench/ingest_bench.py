@@ -113,13 +113,13 @@ def synthetic_index(workdir: Path, n: int, queries: int) -> dict[str, float]:
     rng = np.random.default_rng(7)
     pyrng = random.Random(7)
     vocab = 30_000
-    zipf = 1.0 / np.arange(1, vocab + 1)
-    zipf /= zipf.sum()
+    zipf = np.cumsum(1.0 / np.arange(1, vocab + 1))
+    zipf /= zipf[-1]
     audiences = ["buyer", "seller", "all"]
     categories = ["orders", "delivery", "payment", "returns", "seller-finance", "seller-logistics"]
 
     def sparse_vec(terms: int) -> SparseVector:
-        ids = np.unique(rng.choice(vocab, size=terms, p=zipf))
+        ids = np.unique(np.searchsorted(zipf, rng.random(terms)))
         return SparseVector(
             indices=[int(i) for i in ids], values=[1.0 + float(v) for v in rng.random(len(ids))]
         )
@@ -127,8 +127,7 @@ def synthetic_index(workdir: Path, n: int, queries: int) -> dict[str, float]:
     index = EdgeIndex(workdir / "synthetic")
     index.ensure_schema("synthetic-random", 384, "synthetic-zipf")
     base_rss = rss_mb()
-    batch, written = 1000, 0
-    started = time.perf_counter()
+    batch, written, upsert_s = 1000, 0, 0.0
     while written < n:
         points = []
         vectors = rng.standard_normal((min(batch, n - written), 384)).astype(np.float32)
@@ -156,10 +155,13 @@ def synthetic_index(workdir: Path, n: int, queries: int) -> dict[str, float]:
                 tokens=120,
             )
             points.append(IndexedChunk(chunk=chunk, dense=vec.tolist(), sparse=sparse_vec(60)))
+        started = time.perf_counter()  # only the index's work is timed, not making test data
         index.upsert("synthetic", points)
+        upsert_s += time.perf_counter() - started
         written += len(points)
+    started = time.perf_counter()
     index.flush()
-    upsert_s = time.perf_counter() - started
+    upsert_s += time.perf_counter() - started
     started = time.perf_counter()
     index.optimize()
     optimize_s = time.perf_counter() - started

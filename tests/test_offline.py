@@ -44,45 +44,24 @@ def test_cli_in_a_network_namespace_without_interfaces(tmp_path: Path) -> None:
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("cannot create a network namespace here")
-    env = {**os.environ, "KB_DATA_DIR": str(tmp_path / "var"), "TIKTOKEN_CACHE_DIR": ""}
-    env.pop("TIKTOKEN_CACHE_DIR")
-    run = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            sys.executable,
-            "-m",
-            "kb_engine.cli",
-            "ingest",
-            str(KNOWLEDGE / "policies/personal-data-policy.docx"),
-            str(KNOWLEDGE / "buyers/delivery"),
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    env = {k: v for k, v in os.environ.items() if k != "TIKTOKEN_CACHE_DIR"}
+    env["KB_DATA_DIR"] = str(tmp_path / "var")
+
+    def kb_offline(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["unshare", "-n", sys.executable, "-m", "kb_engine.cli", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    run = kb_offline(
+        "ingest", str(KNOWLEDGE / "policies/personal-data-policy.docx"), str(KNOWLEDGE / "buyers/delivery")
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    search = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            sys.executable,
-            "-m",
-            "kb_engine.cli",
-            "search",
-            "сколько хранится заказ в пункте выдачи",
-            "-k",
-            "1",
-            "--json",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    search = kb_offline("search", "сколько хранится заказ в пункте выдачи", "-k", "1", "--json")
     assert search.returncode == 0, search.stderr[-2000:]
     top = json.loads(search.stdout)[0]
     assert top["category"] == "delivery" and "7 календарных дней" in top["text"]

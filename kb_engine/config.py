@@ -101,6 +101,26 @@ class Settings(BaseSettings):
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
     bm25_avg_len: float = Field(120.0, gt=0, description="Average chunk length in terms, for BM25.")
 
+    # --- answers ---
+    answer_threshold: float = Field(
+        0.45, ge=0, le=1, description="Below this confidence the action is `handoff` (tuned on the eval set)."
+    )
+    answer_passages: int = Field(4, ge=1, le=20, description="Passages (documents) given to the drafter.")
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible LLM for drafting (vLLM, llama.cpp, Ollama, OpenAI). Unset: extractive.",
+    )
+    llm_model: str = Field("gpt-4o-mini", description="LLM model name.")
+    llm_api_key: str | None = Field(None, description="LLM API key.")
+    llm_timeout_s: float = Field(
+        20.0, gt=0, description="LLM request timeout; on timeout the extractive drafter answers."
+    )
+    llm_context_tokens: int = Field(
+        3000, ge=256, description="tiktoken budget for the passages given to the LLM."
+    )
+    llm_max_tokens: int = Field(600, ge=16, description="Upper bound of the LLM's answer length.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="LLM sampling temperature.")
+
     log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")
 
     @model_validator(mode="after")

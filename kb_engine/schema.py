@@ -140,3 +140,56 @@ class DocState(BaseModel):
     def is_complete(self) -> bool:
         """One version, all of its chunks: what a finished write leaves."""
         return len(self.doc_hashes) == 1 and self.doc_chunks == {self.points}
+
+
+Channel = Literal["chat", "email", "voice"]
+Action = Literal["answer", "clarify", "handoff"]
+
+
+class Turn(BaseModel):
+    """One message of a conversation, as the bot or the agents' desk sends it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Literal["user", "assistant", "agent", "system"]
+    content: str
+
+
+class Draft(BaseModel):
+    """What a drafter wrote: text with ``[n]`` markers into the passages it was given (1-based)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    cited: tuple[int, ...] = ()
+    grounded: bool = False
+    drafter: str = "extractive"
+    fallback_reason: str | None = Field(None, description="Why the configured drafter was not used.")
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    doc_id: str
+    source: str
+    title: str
+    url: str | None = None
+    section: list[str] = Field(default_factory=list)
+    quote: str
+
+
+class Answer(BaseModel):
+    """The response of the answer engine: what the API, the CLI and the eval all see."""
+
+    id: str
+    question: str
+    query: str = Field(description="The standalone query that was searched (after history and normalising).")
+    answer: str
+    action: Action
+    confidence: float
+    topic: str | None = None
+    citations: list[Citation] = Field(default_factory=list)
+    drafter: str = "extractive"
+    fallback_reason: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)

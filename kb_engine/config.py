@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     answer_passages: int = Field(4, ge=1, le=20, description="Passages (documents) given to the drafter.")
     llm_base_url: str | None = Field(
         None,
-        description="OpenAI-compatible LLM for drafting (vLLM, llama.cpp, Ollama, OpenAI). Unset: extractive.",
+        description="OpenAI-compatible LLM for drafting (vLLM, llama.cpp, Ollama…). Unset: extractive.",
     )
     llm_model: str = Field("gpt-4o-mini", description="LLM model name.")
     llm_api_key: str | None = Field(None, description="LLM API key.")

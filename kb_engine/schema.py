@@ -111,6 +111,7 @@ class Passage(BaseModel):
     position: int = 0
     valid_from: date | None = None
     valid_until: date | None = None
+    similarity: float | None = Field(None, description="Cosine of the query and the chunk (dense).")
 
 
 class SearchFilter(BaseModel):

@@ -194,3 +194,38 @@ def test_embedded_index_names_the_process_that_holds_it(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     EdgeIndex(tmp_path / "index").close()  # released when the holder dies
+
+
+def test_similarity_and_neighbouring_chunks(index: Index, e5: E5Embedder) -> None:
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    meta = DocMeta(doc_id="long", source="long.md", title="Длинная статья")
+    texts = [f"Абзац {i} о сроках доставки курьером." for i in range(5)]
+    vectors = e5.embed_passages(texts)
+    index.upsert(
+        "src",
+        [
+            IndexedChunk(
+                chunk=Chunk(
+                    id=Chunk.make_id("long", (), t),
+                    doc=meta,
+                    doc_hash="h",
+                    doc_chunks=5,
+                    position=i,
+                    section=("Сроки",),
+                    text=t,
+                    tokens=10,
+                ),
+                dense=vectors[i].tolist(),
+                sparse=SPARSE.encode_documents([t])[0],
+            )
+            for i, t in enumerate(texts)
+        ],
+    )
+    q = e5.embed_query("Абзац 3 о сроках доставки курьером")
+    hits = index.hybrid_query(q.tolist(), SPARSE.encode_query("абзац 3"), SearchFilter(), limit=5, prefetch=5)
+    assert all(h.similarity is not None and 0 < h.similarity <= 1.0001 for h in hits)
+    top = max(hits, key=lambda h: h.similarity or 0)
+    assert abs((top.similarity or 0) - float(vectors[top.position] @ q)) < 1e-3
+    around = index.chunks("long", [2, 1, 3, 9])
+    assert [p.position for p in around] == [1, 2, 3] and around[0].text == texts[1]
+    assert index.chunks("missing", [0]) == []

@@ -47,6 +47,10 @@ class Index(Protocol):
         self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
     ) -> list[Passage]: ...
 
+    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
+        """Chunks of one document by position (for expanding a hit with its neighbours), in order."""
+        ...
+
     def count(self, flt: SearchFilter | None = None) -> int: ...
 
     def flush(self) -> None: ...
@@ -97,7 +101,18 @@ def as_of_bound(d: date) -> str:
     return f"{d.isoformat()}T12:00:00Z"
 
 
-def passage_from_payload(point_id: Any, score: float, payload: dict[str, Any]) -> Passage:
+def similarity(query: Sequence[float], vector: Any) -> float | None:
+    """Cosine of the query and a stored dense vector (both unit length), when the backend returned it."""
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    if not vector:
+        return None
+    return float(sum(a * b for a, b in zip(query, vector, strict=False)))
+
+
+def passage_from_payload(
+    point_id: Any, score: float, payload: dict[str, Any], sim: float | None = None
+) -> Passage:
     return Passage(
         chunk_id=str(point_id),
         doc_id=payload["doc_id"],
@@ -112,6 +127,7 @@ def passage_from_payload(point_id: Any, score: float, payload: dict[str, Any]) -
         position=int(payload.get("position", 0)),
         valid_from=_date(payload.get("valid_from")),
         valid_until=_date(payload.get("valid_until")),
+        similarity=sim,
     )
 
 

@@ -27,6 +27,7 @@ from kb_engine.index.base import (
     accumulate_state,
     as_of_bound,
     passage_from_payload,
+    similarity,
     to_payload,
 )
 from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, SparseVector
@@ -156,10 +157,26 @@ class EdgeIndex:
                 prefetches=prefetches,
                 query=qe.Fusion.Rrf(k=self.rrf_k),  # type: ignore[arg-type]  # the stub omits Rrf
                 with_payload=True,
+                with_vector=[DENSE],
                 filter=qfilter,
             )
         )
-        return [passage_from_payload(h.id, h.score, h.payload or {}) for h in hits]
+        return [
+            passage_from_payload(h.id, h.score, h.payload or {}, similarity(dense, h.vector)) for h in hits
+        ]
+
+    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
+        if self._shard is None or not positions:
+            return []
+        flt = qe.Filter(
+            must=[
+                qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
+                qe.FieldCondition(key="position", match=qe.MatchAny([int(p) for p in positions])),
+            ]
+        )
+        records, _ = self.shard.scroll(qe.ScrollRequest(limit=len(positions), filter=flt, with_payload=True))
+        found = [passage_from_payload(r.id, 0.0, r.payload or {}) for r in records]
+        return sorted(found, key=lambda p: p.position)
 
     def count(self, flt: SearchFilter | None = None) -> int:
         if self._shard is None:

@@ -22,6 +22,7 @@ from kb_engine.index.base import (
     accumulate_state,
     as_of_bound,
     passage_from_payload,
+    similarity,
     to_payload,
 )
 from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, SparseVector
@@ -148,8 +149,27 @@ class ServerIndex:
             query_filter=qfilter,
             limit=limit,
             with_payload=True,
+            with_vectors=[DENSE],
         )
-        return [passage_from_payload(p.id, p.score, p.payload or {}) for p in response.points]
+        return [
+            passage_from_payload(p.id, p.score, p.payload or {}, similarity(dense, p.vector))
+            for p in response.points
+        ]
+
+    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
+        if not self._exists or not positions:
+            return []
+        flt = models.Filter(
+            must=[
+                models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                models.FieldCondition(key="position", match=models.MatchAny(any=[int(p) for p in positions])),
+            ]
+        )
+        records, _ = self.client.scroll(
+            self.collection, scroll_filter=flt, limit=len(positions), with_payload=True
+        )
+        found = [passage_from_payload(r.id, 0.0, r.payload or {}) for r in records]
+        return sorted(found, key=lambda p: p.position)
 
     def count(self, flt: SearchFilter | None = None) -> int:
         if not self._exists:

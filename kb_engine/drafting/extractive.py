@@ -1,0 +1,198 @@
+"""The offline drafter: an answer made only of sentences and steps of the passages, each cited.
+
+Nothing is generated, so nothing can be invented: every factual sentence is a sentence of a
+passage, followed by its marker ``[n]``. The choice of sentences is lexical (the query's lemma
+terms, see ``kb_engine.text``), which costs microseconds. A "how to" question gets the numbered
+steps of the best passage, in their order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kb_engine.schema import Channel, Draft, Passage
+from kb_engine.text import terms
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(A-ZА-ЯЁ0-9—-])")
+_STEP = re.compile(r"^\d{1,2}[.)]\s")
+_BULLET = re.compile(r"^[-•–]\s+")
+_HOW = re.compile(r"\b(как|каким образом|что нужно|что делать|оформить|порядок|шаги|инструкц)", re.IGNORECASE)
+_UNIT_LIMIT = {"chat": 3, "email": 6, "voice": 3}
+_STEP_LIMIT = 8
+
+EMAIL_GREETING = "Здравствуйте!"
+EMAIL_CLOSING = "Если останутся вопросы, ответьте на это письмо.\n\nС уважением,\nслужба поддержки"
+
+
+@dataclass(frozen=True)
+class _Unit:
+    passage: int  # 1-based
+    order: int
+    text: str
+    kind: str  # "sentence" | "step" | "bullet" | "row"
+    terms: frozenset[str]
+
+
+class ExtractiveDrafter:
+    name = "extractive"
+
+    def draft(self, question: str, passages: list[Passage], channel: Channel) -> Draft:
+        if not passages:
+            return Draft(text="", drafter=self.name)
+        chosen = self._choose(question, passages, channel)
+        text = _render(chosen, channel)
+        cited = tuple(dict.fromkeys(u.passage for u in chosen))
+        return Draft(text=text, cited=cited, grounded=bool(chosen), drafter=self.name)
+
+    def stream(self, question: str, passages: list[Passage], channel: Channel) -> Iterator[str | Draft]:
+        draft = self.draft(question, passages, channel)
+        for piece in re.split(r"(?<=\n)|(?<=\] )", draft.text):
+            if piece:
+                yield piece
+        yield draft
+
+    def _choose(self, question: str, passages: list[Passage], channel: Channel) -> list[_Unit]:
+        query = frozenset(terms(question))
+        limit = _UNIT_LIMIT[channel]
+        units = [u for n, p in enumerate(passages, start=1) for u in _units(n, p.text)]
+        if not units:
+            return []
+        if _HOW.search(question):
+            # "How do I…": the numbered steps of the best passage that has relevant steps, in order.
+            first_docs = list(dict.fromkeys(p.doc_id for p in passages))[:3]
+            allowed = [n for n, p in enumerate(passages, start=1) if p.doc_id in first_docs]
+            for n in allowed:
+                steps = [u for u in units if u.passage == n and u.kind == "step"]
+                if steps and sum(_score(u, query) for u in steps) > 0:
+                    lead = [
+                        u
+                        for u in units
+                        if u.passage == n and u.kind == "sentence" and u.order < steps[0].order
+                    ]
+                    best_lead = max(lead, key=lambda u: _score(u, query), default=None)
+                    intro = [best_lead] if best_lead is not None and _score(best_lead, query) > 0 else []
+                    return intro + steps[:_STEP_LIMIT]
+
+        groups = _groups(units)
+        ranked = sorted(groups, key=lambda g: (-_group_score(g, query), g[0].passage, g[0].order))
+        chosen: list[_Unit] = []
+        seen_text: set[str] = set()
+        top = _group_score(ranked[0], query)
+        for group in ranked:
+            score = _group_score(group, query)
+            weak = score <= _RANK_BONUS.get(group[0].passage, 0) or score < 0.5 * top
+            if chosen and (len(chosen) >= limit or weak):
+                break
+            fresh = [u for u in group if u.text not in seen_text]
+            if not fresh:
+                continue
+            chosen.extend(fresh)
+            seen_text.update(u.text for u in fresh)
+        # Read in the passages' own order: a sentence keeps the context of the one before it.
+        return sorted(chosen, key=lambda u: (u.passage, u.order))
+
+
+_RANK_BONUS = {1: 0.15, 2: 0.1, 3: 0.05}
+_POINTER = re.compile(r"^(Подробнее|Полный список|Смотрите|См\.|Читайте|Об этом)", re.IGNORECASE)
+_TITLE = re.compile(r"^«[^»]+»\.?$")
+_WEAK_TERMS = {"самобранка"}  # names every document: says nothing about which one answers
+_LIST_KINDS = ("step", "bullet", "row")
+
+
+def _score(unit: _Unit, query: frozenset[str]) -> float:
+    if not unit.terms:
+        return 0.0
+    overlap = sum(0.3 if t in _WEAK_TERMS else 1.0 for t in unit.terms & query)
+    score = overlap / math.sqrt(len(unit.terms))
+    if unit.kind == "sentence" and _POINTER.match(unit.text):
+        score *= 0.3  # "see the article X": a pointer, not an answer
+    if unit.kind == "sentence" and (
+        (len(unit.terms) < 3 and not unit.text.endswith(":")) or _TITLE.match(unit.text)
+    ):
+        score *= 0.3  # a fragment: a caption, an article's title
+    return score
+
+
+def _group_score(group: list[_Unit], query: frozenset[str]) -> float:
+    return max(_score(u, query) for u in group) + _RANK_BONUS.get(group[0].passage, 0)
+
+
+def _groups(units: list[_Unit]) -> list[list[_Unit]]:
+    """What can be quoted as one piece: a sentence, a list item, or a lead ending in ':' with its list
+    (a lead alone says nothing); a table row travels with the table's header row."""
+    groups: list[list[_Unit]] = []
+    header: _Unit | None = None
+    i = 0
+    while i < len(units):
+        unit = units[i]
+        if unit.kind == "row":
+            if header is None or header.passage != unit.passage or units[i - 1].kind != "row":
+                header = unit
+                groups.append([unit])
+            else:
+                groups.append([header, unit])
+            i += 1
+            continue
+        if unit.kind == "sentence" and unit.text.endswith(":"):
+            items = []
+            j = i + 1
+            while j < len(units) and units[j].passage == unit.passage and units[j].kind in _LIST_KINDS:
+                items.append(units[j])
+                j += 1
+            if items:
+                groups.append([unit, *items[:6]])
+                i = j
+                continue
+        groups.append([unit])
+        i += 1
+    return groups
+
+
+def _units(passage: int, text: str) -> list[_Unit]:
+    out: list[_Unit] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if _STEP.match(line):
+            pieces = [(line, "step")]
+        elif _BULLET.match(line):
+            pieces = [(line, "bullet")]
+        elif " | " in line:
+            pieces = [(line, "row")]
+        else:
+            pieces = [(s.strip(), "sentence") for s in _SENTENCE_END.split(line) if s.strip()]
+        for piece, kind in pieces:
+            out.append(_Unit(passage, len(out), piece, kind, frozenset(terms(piece))))
+    return out
+
+
+def _render(units: list[_Unit], channel: Channel) -> str:
+    if channel == "voice":
+        spoken = [_plain(u.text) for u in units]
+        return " ".join(s if s.endswith((".", "!", "?")) else s + "." for s in spoken)
+    lines: list[str] = []
+    for unit in units:
+        piece = f"{unit.text} [{unit.passage}]"
+        if unit.kind in ("step", "bullet", "row") or not lines or lines[-1].endswith("\n"):
+            lines.append(piece)
+        else:
+            lines[-1] = f"{lines[-1]} {piece}"
+        if unit.kind in ("step", "bullet", "row"):
+            lines[-1] += "\n"
+    body = "\n".join(line.rstrip("\n") for line in lines)
+    if channel == "email":
+        return f"{EMAIL_GREETING}\n\n{body}\n\n{EMAIL_CLOSING}"
+    return body
+
+
+def _plain(text: str) -> str:
+    """For voice: no markdown, no links, no arrows a speech engine would read out."""
+    text = _BULLET.sub("", text)
+    text = re.sub(r"https?://\S+", "", text)
+    text = re.sub(r"[*_`#]", "", text)
+    text = text.replace(" → ", ", ").replace("→", ",").replace(" | ", ", ")
+    return " ".join(text.split())

@@ -1,0 +1,255 @@
+"""The answer engine: the one object the API, the CLI and the eval call.
+
+question ─▶ normalise ─▶ condense history ─▶ hybrid retrieve (filters) ─▶ collapse per document,
+expand short hits ─▶ answerability (confidence, clarify) ─▶ draft (LLM │ extractive) ─▶ citations.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from kb_engine.config import Settings
+from kb_engine.drafting.base import Drafter
+from kb_engine.drafting.extractive import ExtractiveDrafter
+from kb_engine.embedding import Embedder
+from kb_engine.index import Index
+from kb_engine.query import condense, content_terms, is_vague, normalise_query
+from kb_engine.schema import Answer, Channel, Citation, Draft, Passage, SearchFilter, Turn
+from kb_engine.sparse import SparseEncoder
+from kb_engine.text import terms
+
+AudienceArg = Literal["buyer", "seller"] | None
+
+CLARIFY_TEXT = (
+    "Уточните, пожалуйста, вопрос: что именно случилось — с заказом, доставкой, оплатой, возвратом "
+    "или входом в аккаунт? Если можно, напишите номер заказа и что вы видите на экране."
+)
+HANDOFF_TEXT = (
+    "К сожалению, в справочном центре нет точного ответа на этот вопрос. Я передам его специалисту поддержки."
+)
+SHORT_HIT_CHARS = 350  # a hit shorter than this is read with its neighbours from the same section
+SIM_FLOOR, SIM_CEIL = 0.80, 0.92  # e5 cosines: unrelated text rarely scores above 0.85, answers above 0.88
+
+
+@dataclass
+class Retrieval:
+    query: str
+    passages: list[Passage]
+    confidence: float
+    vague: bool
+
+
+class AnswerEngine:
+    def __init__(
+        self,
+        settings: Settings,
+        index: Index,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        drafter: Drafter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.sparse = sparse
+        self.extractive = ExtractiveDrafter()
+        self.drafter: Drafter = drafter or self.extractive
+
+    # --- retrieval ---
+    def search(
+        self,
+        query: str,
+        audience: AudienceArg = None,
+        top_k: int = 5,
+        as_of: date | None = None,
+        categories: tuple[str, ...] = (),
+    ) -> list[Passage]:
+        """Raw hybrid search (chunks, not collapsed): what `/v1/search` and `kb search` show."""
+        flt = SearchFilter(audience=audience, as_of=as_of or date.today(), categories=categories)
+        text = normalise_query(query)
+        dense = self.embedder.embed_query(text)
+        return self.index.hybrid_query(
+            dense.tolist(),
+            self.sparse.encode_query(text),
+            flt,
+            limit=top_k,
+            prefetch=max(self.settings.prefetch_k, top_k),
+        )
+
+    def retrieve(
+        self,
+        question: str,
+        audience: AudienceArg = None,
+        history: Sequence[Turn] = (),
+        as_of: date | None = None,
+    ) -> Retrieval:
+        query = condense(history, normalise_query(question))
+        if is_vague(query):
+            return Retrieval(query, [], 0.0, vague=True)
+        hits = self.search(query, audience, top_k=self.settings.answer_passages * 5, as_of=as_of)
+        passages = self._expand(_collapse(hits, self.settings.answer_passages))
+        if passages:  # the confidence reads the best chunk's closeness, wherever RRF put it
+            best = max(p.similarity or 0.0 for p in passages)
+            passages[0] = passages[0].model_copy(update={"similarity": best})
+        return Retrieval(query, passages, _confidence(query, passages), vague=False)
+
+    def _expand(self, passages: list[Passage]) -> list[Passage]:
+        taken = {(p.doc_id, p.position) for p in passages}
+        out = []
+        for p in passages:
+            if len(p.text) >= SHORT_HIT_CHARS:
+                out.append(p)
+                continue
+            wanted = [p.position - 1, p.position, p.position + 1]
+            around = [
+                c
+                for c in self.index.chunks(p.doc_id, wanted)
+                if c.section == p.section
+                and (c.position == p.position or (p.doc_id, c.position) not in taken)
+            ]
+            if len(around) <= 1:
+                out.append(p)
+                continue
+            text = "\n".join(c.text for c in around)
+            out.append(p.model_copy(update={"text": text}))
+        return out
+
+    # --- answers ---
+    def answer(
+        self,
+        question: str,
+        audience: AudienceArg = None,
+        history: Sequence[Turn] = (),
+        channel: Channel = "chat",
+        as_of: date | None = None,
+    ) -> Answer:
+        final: Answer | None = None
+        for event in self.answer_stream(question, audience, history, channel, as_of):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None
+        return final
+
+    def answer_stream(
+        self,
+        question: str,
+        audience: AudienceArg = None,
+        history: Sequence[Turn] = (),
+        channel: Channel = "chat",
+        as_of: date | None = None,
+    ) -> Iterator[str | Answer]:
+        """Pieces of the answer text as they are drafted, then the complete ``Answer``."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        found = self.retrieve(question, audience, history, as_of)
+        timings["retrieve"] = _ms(started)
+        base = {
+            "id": f"ans_{uuid.uuid4().hex[:16]}",
+            "question": question,
+            "query": found.query,
+            "confidence": round(found.confidence, 3),
+        }
+        if found.vague or found.confidence < self.settings.answer_threshold or not found.passages:
+            action = "clarify" if found.vague else "handoff"
+            text = CLARIFY_TEXT if found.vague else HANDOFF_TEXT
+            yield text
+            timings["total"] = _ms(started)
+            topic = found.passages[0].category if found.passages else None
+            yield Answer(**base, answer=text, action=action, topic=topic, timings_ms=timings)
+            return
+
+        draft_started = time.perf_counter()
+        draft: Draft | None = None
+        for piece in self.drafter.stream(question if not history else found.query, found.passages, channel):
+            if isinstance(piece, Draft):
+                draft = piece
+            else:
+                yield piece
+        assert draft is not None
+        timings["draft"] = _ms(draft_started)
+        if not draft.grounded and draft.drafter != self.extractive.name:
+            fallback = self.extractive.draft(found.query, found.passages, channel)
+            draft = fallback.model_copy(
+                update={"fallback_reason": "LLM answer had no valid citation; extractive answer"}
+            )
+        action: Literal["answer", "handoff"] = "answer" if draft.grounded else "handoff"
+        text, cited = _renumber(draft.text, draft.cited) if draft.grounded else (HANDOFF_TEXT, [])
+        citations = [_citation(i, found.passages[n - 1]) for i, n in enumerate(cited, start=1)]
+        timings["total"] = _ms(started)
+        yield Answer(
+            **base,
+            answer=text,
+            action=action,
+            topic=_topic(citations, found.passages),
+            citations=citations,
+            drafter=draft.drafter,
+            fallback_reason=draft.fallback_reason,
+            timings_ms=timings,
+        )
+
+
+def _collapse(hits: list[Passage], docs: int, per_doc: int = 3) -> list[Passage]:
+    """Results by document: the ``docs`` best documents, each with its best ``per_doc`` chunks,
+    grouped so that a document's chunks stand together, best document first."""
+    order: list[str] = []
+    kept: dict[str, list[Passage]] = {}
+    for hit in hits:
+        if hit.doc_id not in kept:
+            if len(order) >= docs:
+                continue
+            order.append(hit.doc_id)
+            kept[hit.doc_id] = []
+        if len(kept[hit.doc_id]) < per_doc:
+            kept[hit.doc_id].append(hit)
+    return [p for doc_id in order for p in kept[doc_id]]
+
+
+def _confidence(query: str, passages: list[Passage]) -> float:
+    """Answerability in [0, 1]: how close the best passage is (dense) and how much of the question
+    the top passages cover (lemma terms). Both are needed: e5 finds *something* close for any
+    question, and words alone miss paraphrases."""
+    if not passages:
+        return 0.0
+    sim = max(p.similarity or 0.0 for p in passages[:1])
+    closeness = min(max((sim - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR), 0.0), 1.0)
+    wanted = set(content_terms(query))
+    if not wanted:
+        return closeness
+    seen: set[str] = set()
+    for p in passages[:3]:
+        seen.update(terms(" ".join((p.title, *p.section, p.text))))
+    coverage = len(wanted & seen) / len(wanted)
+    return round(0.55 * closeness + 0.45 * coverage, 4)
+
+
+def _renumber(text: str, cited: Sequence[int]) -> tuple[str, list[int]]:
+    """Markers as the reader sees them: [1], [2]… in order of first use, not passage numbers."""
+    mapping = {n: i for i, n in enumerate(cited, start=1)}
+    renumbered = re.sub(r"\[(\d+)\]", lambda m: f"[{mapping.get(int(m.group(1)), m.group(1))}]", text)
+    return renumbered, list(cited)
+
+
+def _citation(n: int, p: Passage) -> Citation:
+    quote = p.text if len(p.text) <= 600 else p.text[:600].rsplit(" ", 1)[0] + " …"
+    return Citation(
+        n=n, doc_id=p.doc_id, source=p.source, title=p.title, url=p.url, section=list(p.section), quote=quote
+    )
+
+
+def _topic(citations: list[Citation], passages: list[Passage]) -> str | None:
+    by_doc = {p.doc_id: p.category for p in passages}
+    cats = [by_doc[c.doc_id] for c in citations if c.doc_id in by_doc]
+    if not cats:
+        return passages[0].category if passages else None
+    return Counter(cats).most_common(1)[0][0]
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

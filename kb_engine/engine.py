@@ -157,12 +157,17 @@ class AnswerEngine:
             "confidence": round(found.confidence, 3),
         }
         if found.vague or found.confidence < self.settings.answer_threshold or not found.passages:
-            action = "clarify" if found.vague else "handoff"
             text = CLARIFY_TEXT if found.vague else HANDOFF_TEXT
             yield text
             timings["total"] = _ms(started)
             topic = found.passages[0].category if found.passages else None
-            yield Answer(**base, answer=text, action=action, topic=topic, timings_ms=timings)
+            yield Answer(
+                **base,
+                answer=text,
+                action="clarify" if found.vague else "handoff",
+                topic=topic,
+                timings_ms=timings,
+            )
             return
 
         draft_started = time.perf_counter()

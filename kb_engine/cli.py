@@ -199,6 +199,105 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, as a customer or seller would ask it.")],
+    audience: Annotated[AudienceOpt | None, typer.Option(help="Who asks: buyer or seller.")] = None,
+    channel: Annotated[str, typer.Option(help="chat | email | voice")] = "chat",
+    as_of: Annotated[str | None, typer.Option(help="Validity date YYYY-MM-DD (default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the /v1/answer response as JSON.")] = False,
+) -> None:
+    """Answer a question from the help centre, with citations (or say that it cannot)."""
+    from kb_engine.engine import AnswerEngine
+    from kb_engine.runtime import open_runtime
+
+    settings = _settings()
+    if channel not in ("chat", "email", "voice"):
+        _fail(f"--channel must be chat, email or voice, got {channel!r}")
+    try:
+        when = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of must be a date like 2026-03-01, got {as_of!r}")
+        return
+    if not question.strip():
+        _fail("the question is empty")
+    try:
+        with open_runtime(settings) as rt:
+            if rt.index.count() == 0:
+                _fail("the index is empty: run `kb ingest knowledge/` first")
+            drafter = None
+            if settings.llm_base_url:
+                from kb_engine.drafting.extractive import ExtractiveDrafter
+                from kb_engine.drafting.llm import LLMDrafter
+
+                drafter = LLMDrafter.from_settings(settings, fallback=ExtractiveDrafter())
+            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=drafter)
+            result = engine.answer(question, audience.value if audience else None, (), channel, when)  # type: ignore[arg-type]
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    out.print(
+        f"[bold]{result.action}[/] · confidence {result.confidence:.2f} · topic {result.topic}",
+        highlight=False,
+    )
+    out.print(result.answer, highlight=False)
+    for c in result.citations:
+        section = " > ".join(c.section)
+        out.print(
+            f"[dim][{c.n}] {c.title}{' > ' + section if section else ''} · {c.url or c.source}[/]",
+            highlight=False,
+        )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default KB_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default KB_PORT, 8080).")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs). Holds the embedded index while it runs."""
+    import uvicorn
+
+    from kb_engine.api import create_app
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and not settings.api_keys:
+        _fail(
+            f"refusing to listen on {host} without API keys: set KB_API_KEYS (e.g. "
+            '\'{"<secret>": "bot"}\') or bind to 127.0.0.1'
+        )
+    if not settings.api_keys:
+        err.print(
+            f"local demo: no API keys configured (KB_API_KEYS), listening on loopback {host} only",
+            highlight=False,
+        )
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    auth = "" if not settings.api_keys else " -H 'Authorization: Bearer <key>'"
+    err.print(
+        f"kb-engine on {base} (docs: {base}/docs). Try:\n"
+        f"  curl -s {base}/v1/answer{auth} -H 'Content-Type: application/json' \\\n"
+        """    -d '{"question": "Как вернуть товар, если не подошёл размер?", "audience": "buyer"}'""",
+        highlight=False,
+        soft_wrap=True,
+    )
+    from kb_engine.runtime import open_runtime
+
+    try:
+        runtime = open_runtime(settings)  # here, not in the server: a locked index is a one-line error
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    try:
+        uvicorn.run(create_app(settings, runtime), host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        runtime.close()
+
+
+@app.command()
 def info() -> None:
     """Show where the index is and what it holds."""
     from kb_engine.index import open_index

@@ -121,6 +121,17 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(600, ge=16, description="Upper bound of the LLM's answer length.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="LLM sampling temperature.")
 
+    # --- HTTP service ---
+    host: str = Field(
+        "127.0.0.1", description="Address `kb serve` binds to. Beyond loopback, API keys are required."
+    )
+    port: int = Field(8080, ge=1, le=65535, description="Port of `kb serve`.")
+    api_keys: dict[str, Literal["bot", "agent", "admin"]] = Field(
+        default_factory=dict,
+        description='API keys and their roles, JSON: `{"key1": "bot", "key2": "agent"}`. Empty: local demo.',
+    )
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with HTTP 422.")
+
     log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")
 
     @model_validator(mode="after")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -61,16 +62,23 @@ def fake() -> Iterator[FakeLLM]:
         yield server
 
 
-def make_drafter(fake: FakeLLM, **kw: object) -> LLMDrafter:
-    options: dict[str, object] = {"timeout_s": 5.0} | kw
-    return LLMDrafter(fake.url, "test-model", fallback=_Fallback(), **options)  # type: ignore[arg-type]
+@pytest.fixture
+def make_drafter(fake: FakeLLM) -> Iterator[Callable[..., LLMDrafter]]:
+    """LLM drafters talking to ``fake``; keyword arguments override the constructor's defaults."""
+    made: list[LLMDrafter] = []
+
+    def make(**kw: Any) -> LLMDrafter:
+        made.append(LLMDrafter(fake.url, "test-model", fallback=_Fallback(), **{"timeout_s": 5.0, **kw}))
+        return made[-1]
+
+    yield make
+    for drafter in made:
+        drafter.close()
 
 
 @pytest.fixture
-def drafter(fake: FakeLLM) -> Iterator[LLMDrafter]:
-    d = make_drafter(fake)
-    yield d
-    d.close()
+def drafter(make_drafter: Callable[..., LLMDrafter]) -> LLMDrafter:
+    return make_drafter()
 
 
 def sent(fake: FakeLLM, role: str, request: int = -1) -> str:
@@ -142,9 +150,11 @@ def test_http_500_falls_back_with_the_reason(fake: FakeLLM, drafter: LLMDrafter)
     assert len(fake.requests) == 1  # max_retries=0: the fallback answers at once
 
 
-def test_timeout_falls_back_without_waiting_for_the_server(fake: FakeLLM) -> None:
+def test_timeout_falls_back_without_waiting_for_the_server(
+    fake: FakeLLM, make_drafter: Callable[..., LLMDrafter]
+) -> None:
     fake.push(Reply("поздно [1]", delay_s=3.0))
-    drafter = make_drafter(fake, timeout_s=1.0)
+    drafter = make_drafter(timeout_s=1.0)
     started = time.monotonic()
     draft = drafter.draft(QUESTION, PASSAGES, "chat")
     assert time.monotonic() - started < 2.5
@@ -205,9 +215,11 @@ def test_channel_style_is_in_the_system_prompt(
     assert style in sent(fake, "system")
 
 
-def test_only_passages_within_the_token_budget_are_sent(fake: FakeLLM) -> None:
+def test_only_passages_within_the_token_budget_are_sent(
+    fake: FakeLLM, make_drafter: Callable[..., LLMDrafter]
+) -> None:
     budget = count_tokens(number_passages(PASSAGES[:2]))
-    drafter = make_drafter(fake, context_tokens=budget)
+    drafter = make_drafter(context_tokens=budget)
     fake.push(Reply("Деньги на карту — до 10 рабочих дней [2]. В кошелёк — за час [3]."))
     draft = drafter.draft(QUESTION, PASSAGES, "chat")
     user = sent(fake, "user")
@@ -217,9 +229,11 @@ def test_only_passages_within_the_token_budget_are_sent(fake: FakeLLM) -> None:
     )
 
 
-def test_a_passage_longer_than_the_budget_is_cut_to_fit(fake: FakeLLM) -> None:
+def test_a_passage_longer_than_the_budget_is_cut_to_fit(
+    fake: FakeLLM, make_drafter: Callable[..., LLMDrafter]
+) -> None:
     long = passage(1, "Вернуть товар можно в течение 14 дней. " * 200)
-    drafter = make_drafter(fake, context_tokens=64)
+    drafter = make_drafter(context_tokens=64)
     fake.push(Reply("Вернуть товар можно в течение 14 дней [1] [2]."))
     draft = drafter.draft(QUESTION, [long, PASSAGES[1]], "chat")
     data = sent(fake, "user").split("<passages>\n")[1].split("\n</passages>")[0]

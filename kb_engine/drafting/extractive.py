@@ -34,6 +34,7 @@ class _Unit:
     text: str
     kind: str  # "sentence" | "step" | "bullet" | "row"
     terms: frozenset[str]
+    heading: frozenset[str] = frozenset()  # terms of the section heading the unit stands under
 
 
 class ExtractiveDrafter:
@@ -57,16 +58,23 @@ class ExtractiveDrafter:
     def _choose(self, question: str, passages: list[Passage], channel: Channel) -> list[_Unit]:
         query = frozenset(terms(question))
         limit = _UNIT_LIMIT[channel]
-        units = [u for n, p in enumerate(passages, start=1) for u in _units(n, p.text)]
+        units = [u for n, p in enumerate(passages, start=1) for u in _units(n, p.text, _heading_terms(p))]
         if not units:
             return []
+        groups = _groups(units)
+        ranked = sorted(groups, key=lambda g: (-_group_score(g, query), g[0].passage, g[0].order))
         if _HOW.search(question):
-            # "How do I…": the numbered steps of the best passage that has relevant steps, in order.
+            # "How do I…": the numbered steps of the best passage that has relevant steps, in order,
+            # unless some other piece answers the question clearly better.
             first_docs = list(dict.fromkeys(p.doc_id for p in passages))[:3]
             allowed = [n for n, p in enumerate(passages, start=1) if p.doc_id in first_docs]
+            best_other = _group_score(ranked[0], query)
             for n in allowed:
                 steps = [u for u in units if u.passage == n and u.kind == "step"]
-                if steps and sum(_score(u, query) for u in steps) > 0:
+                if (
+                    steps
+                    and max(_score(u, query) for u in steps) + _RANK_BONUS.get(n, 0) >= 0.75 * best_other
+                ):
                     lead = [
                         u
                         for u in units
@@ -76,8 +84,6 @@ class ExtractiveDrafter:
                     intro = [best_lead] if best_lead is not None and _score(best_lead, query) > 0 else []
                     return intro + steps[:_STEP_LIMIT]
 
-        groups = _groups(units)
-        ranked = sorted(groups, key=lambda g: (-_group_score(g, query), g[0].passage, g[0].order))
         chosen: list[_Unit] = []
         seen_text: set[str] = set()
         top = _group_score(ranked[0], query)
@@ -107,6 +113,8 @@ def _score(unit: _Unit, query: frozenset[str]) -> float:
         return 0.0
     overlap = sum(0.3 if t in _WEAK_TERMS else 1.0 for t in unit.terms & query)
     score = overlap / math.sqrt(len(unit.terms))
+    if unit.heading:  # under a heading that names the question's subject
+        score += 0.5 * len(unit.heading & query) / math.sqrt(len(unit.heading))
     if unit.kind == "sentence" and _POINTER.match(unit.text):
         score *= 0.3  # "see the article X": a pointer, not an answer
     if unit.kind == "sentence" and (
@@ -151,7 +159,11 @@ def _groups(units: list[_Unit]) -> list[list[_Unit]]:
     return groups
 
 
-def _units(passage: int, text: str) -> list[_Unit]:
+def _heading_terms(p: Passage) -> frozenset[str]:
+    return frozenset(terms(" ".join(p.section)))
+
+
+def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> list[_Unit]:
     out: list[_Unit] = []
     for line in text.splitlines():
         line = line.strip()
@@ -166,7 +178,7 @@ def _units(passage: int, text: str) -> list[_Unit]:
         else:
             pieces = [(s.strip(), "sentence") for s in _SENTENCE_END.split(line) if s.strip()]
         for piece, kind in pieces:
-            out.append(_Unit(passage, len(out), piece, kind, frozenset(terms(piece))))
+            out.append(_Unit(passage, len(out), piece, kind, frozenset(terms(piece)), heading))
     return out
 
 

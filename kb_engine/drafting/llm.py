@@ -90,8 +90,8 @@ def _as_data(text: str) -> str:
     return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 
-class LLMFailure(Exception):
-    """Why the LLM gave nothing usable; the message is the human-readable reason."""
+class _EmptyAnswer(Exception):
+    """The LLM answered, but nothing is left of it; the message is the human-readable reason."""
 
 
 class LLMDrafter:
@@ -165,7 +165,7 @@ class LLMDrafter:
     def _truncate(self, passage: Passage) -> Passage:
         overhead = count_tokens(number_passages([passage.model_copy(update={"text": "…"})]), self.tokenizer)
         tokens = encoding(self.tokenizer).encode(passage.text, disallowed_special=())
-        keep = max(0, self.context_tokens - overhead)
+        keep = max(0, self.context_tokens - overhead - 1)  # 1: tokens may merge where "…" joins
         # Cut on a token, drop a Cyrillic letter split between two tokens.
         text = encoding(self.tokenizer).decode_bytes(tokens[:keep]).decode("utf-8", errors="ignore")
         return passage.model_copy(update={"text": text.rstrip() + "…"})
@@ -189,7 +189,7 @@ class LLMDrafter:
             response = self._client.chat.completions.create(**self._request(question, given, channel))
             text = response.choices[0].message.content if response.choices else None
             return self._finish(text or "", len(given))
-        except (openai.OpenAIError, LLMFailure) as exc:
+        except (openai.OpenAIError, _EmptyAnswer) as exc:
             return self._fallback_draft(question, passages, channel, _reason(exc, self.timeout_s))
 
     def stream(self, question: str, passages: list[Passage], channel: Channel) -> Iterator[str | Draft]:
@@ -208,7 +208,7 @@ class LLMDrafter:
                         pieces.append(delta)
                         yield delta
             final = self._finish("".join(pieces), len(given))
-        except (openai.OpenAIError, LLMFailure) as exc:
+        except (openai.OpenAIError, _EmptyAnswer) as exc:
             reason = _reason(exc, self.timeout_s)
             if not pieces:
                 yield from self._fallback_stream(question, passages, channel, reason)
@@ -228,7 +228,7 @@ class LLMDrafter:
     def _finish(self, raw: str, k: int) -> Draft:
         text, cited = validate_citations(raw, k)
         if not text:
-            raise LLMFailure("LLM returned an empty answer")
+            raise _EmptyAnswer("LLM returned an empty answer")
         grounded = bool(cited) and not says_no_answer(text)
         return Draft(text=text, cited=cited, grounded=grounded, drafter=self.name)
 
@@ -283,6 +283,6 @@ def _reason(exc: Exception, timeout_s: float) -> str:
         return f"LLM error: HTTP {exc.status_code}"
     if isinstance(exc, openai.APIConnectionError):
         return "LLM unreachable (connection error)"
-    if isinstance(exc, LLMFailure):
-        return str(exc)
-    return f"LLM error: {type(exc).__name__}"
+    if isinstance(exc, openai.APIError):
+        return "LLM error: the API reported an error"  # e.g. an error event inside the stream
+    return str(exc) if isinstance(exc, _EmptyAnswer) else f"LLM error: {type(exc).__name__}"

@@ -1,0 +1,61 @@
+"""POST /v1/suggest: reply drafts for an agent working a ticket, and the articles worth opening."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+
+from kb_engine.api.deps import AgentRole, EngineDep, SettingsDep, StoreDep
+from kb_engine.api.models import ArticleLink, ReplyDraft, SuggestRequest, SuggestResponse
+from kb_engine.api.routes.answer import ERRORS, check_question
+
+router = APIRouter(tags=["agents"])
+
+AGENT_GREETING = "Здравствуйте!"
+AGENT_CLOSING = "Если остались вопросы, напишите — я помогу."
+
+
+@router.post("/v1/suggest", response_model=SuggestResponse, responses=ERRORS)
+def suggest(
+    body: SuggestRequest,
+    engine: EngineDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    _: AgentRole,
+    request: Request,
+) -> SuggestResponse:
+    customer = [t for t in body.conversation if t.role == "user"]
+    if not customer:
+        raise HTTPException(422, "the conversation has no customer message (role 'user')")
+    question = customer[-1].content
+    check_question(question, settings.max_question_chars)
+    history = body.conversation[: body.conversation.index(customer[-1])]
+    short = engine.answer(question, body.audience, history, "chat", body.as_of)
+    store.log_answer(short, body.audience, "suggest")
+    request.app.state.answers_total.labels(short.action).inc()
+    found = engine.retrieve(question, body.audience, history, body.as_of)
+    articles = list(
+        {
+            p.doc_id: ArticleLink(doc_id=p.doc_id, title=p.title, url=p.url, source=p.source)
+            for p in found.passages
+        }.values()
+    )[:5]
+    drafts: list[ReplyDraft] = []
+    if short.action == "answer":
+        drafts.append(
+            ReplyDraft(
+                style="short",
+                text=f"{AGENT_GREETING} {short.answer}\n\n{AGENT_CLOSING}",
+                citations=short.citations,
+            )
+        )
+        detailed = engine.answer(question, body.audience, history, "email", body.as_of)
+        if detailed.action == "answer" and detailed.answer != short.answer:
+            drafts.append(ReplyDraft(style="detailed", text=detailed.answer, citations=detailed.citations))
+    return SuggestResponse(
+        answer_id=short.id,
+        action=short.action,
+        confidence=short.confidence,
+        topic=short.topic,
+        drafts=drafts[:3],
+        articles=articles,
+    )

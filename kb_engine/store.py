@@ -1,0 +1,75 @@
+"""The answer log and feedback, in SQLite under KB_DATA_DIR (kb.sqlite)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kb_engine.schema import Answer
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    id TEXT PRIMARY KEY, created REAL, question TEXT, query TEXT, audience TEXT, channel TEXT,
+    action TEXT, confidence REAL, topic TEXT, drafter TEXT, body TEXT
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, answer_id TEXT REFERENCES answers(id), created REAL,
+    rating TEXT, reason TEXT, edited_reply TEXT
+);
+"""
+
+
+class RecordStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def log_answer(self, answer: Answer, audience: str | None, channel: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    answer.id,
+                    time.time(),
+                    answer.question,
+                    answer.query,
+                    audience,
+                    channel,
+                    answer.action,
+                    answer.confidence,
+                    answer.topic,
+                    answer.drafter,
+                    answer.model_dump_json(),
+                ),
+            )
+
+    def has_answer(self, answer_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        return row is not None
+
+    def add_feedback(self, answer_id: str, rating: str, reason: str | None, edited_reply: str | None) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO feedback (answer_id, created, rating, reason, edited_reply) VALUES (?,?,?,?,?)",
+                (answer_id, time.time(), rating, reason, edited_reply),
+            )
+        return int(cur.lastrowid or 0)
+
+    def feedback_for(self, answer_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rating, reason, edited_reply FROM feedback WHERE answer_id = ? ORDER BY id",
+                (answer_id,),
+            ).fetchall()
+        return [{"rating": r, "reason": why, "edited_reply": e} for r, why, e in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

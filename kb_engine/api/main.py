@@ -101,6 +101,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             401: "unauthorized",
             403: "forbidden",
             404: "not_found",
+            422: "invalid_request",
             503: "unavailable",
         }.get(exc.status_code, "error")
         return JSONResponse(

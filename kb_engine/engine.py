@@ -90,7 +90,7 @@ class AnswerEngine:
         history: Sequence[Turn] = (),
         as_of: date | None = None,
     ) -> Retrieval:
-        query = condense(history, normalise_query(question))
+        query = self._standalone(history, normalise_query(question))
         if is_vague(query):
             return Retrieval(query, [], 0.0, vague=True)
         hits = self.search(query, audience, top_k=self.settings.answer_passages * 5, as_of=as_of)
@@ -99,6 +99,16 @@ class AnswerEngine:
             best = max(p.similarity or 0.0 for p in passages)
             passages[0] = passages[0].model_copy(update={"similarity": best})
         return Retrieval(query, passages, _confidence(query, passages), vague=False)
+
+    def _standalone(self, history: Sequence[Turn], question: str) -> str:
+        """The question on its own: the LLM rewrites it when one is configured, else the rules do."""
+        if history:
+            llm_condense = getattr(self.drafter, "condense", None)
+            if llm_condense is not None:
+                rewritten = llm_condense(list(history), question)
+                if rewritten:
+                    return normalise_query(rewritten)
+        return condense(history, question)
 
     def _expand(self, passages: list[Passage]) -> list[Passage]:
         taken = {(p.doc_id, p.position) for p in passages}

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     embed_dim: int | None = Field(
         None, description="Vector size of the embeddings API (asked from the API when unset)."
     )
+    query_cache_size: int = Field(
+        4096, ge=0, description="Distinct query embeddings kept in memory (support questions repeat). 0: off."
+    )
     embed_query_prefix: str = Field(
         "", description="Prepended to queries for the embeddings API (e5 on vLLM: `query: `)."
     )

@@ -32,7 +32,7 @@ def open_runtime(settings: Settings) -> Runtime:
     index = open_index(settings)  # first: a locked index fails before the model loads
     try:
         cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
-        embedder = CachedEmbedder(make_embedder(settings), cache)
+        embedder = CachedEmbedder(make_embedder(settings), cache, settings.query_cache_size)
     except BaseException:
         index.close()
         raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +70,12 @@ class EmbeddingCache:
 class CachedEmbedder:
     """Wraps an Embedder: passages are looked up in the cache first; queries go to the model."""
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+    def __init__(self, inner: Embedder, cache: EmbeddingCache, query_cache_size: int = 0) -> None:
         self.inner = inner
         self.cache = cache
+        self.query_cache_size = query_cache_size
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
         self.name = inner.name
         self.dim = inner.dim
         self.computed = 0  # passages actually sent to the model, for reports and tests
@@ -94,4 +98,17 @@ class CachedEmbedder:
         return np.vstack([found[k] for k in keys])
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)
+        """Support questions repeat: the last ``query_cache_size`` distinct queries are kept in memory."""
+        if self.query_cache_size == 0:
+            return self.inner.embed_query(text)
+        with self._query_lock:
+            hit = self._queries.get(text)
+            if hit is not None:
+                self._queries.move_to_end(text)
+                return hit
+        vector = self.inner.embed_query(text)
+        with self._query_lock:
+            self._queries[text] = vector
+            if len(self._queries) > self.query_cache_size:
+                self._queries.popitem(last=False)
+        return vector

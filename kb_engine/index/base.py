@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 from kb_engine.schema import Chunk, DocState, IndexedChunk, Passage, SearchFilter, SparseVector
@@ -101,13 +102,18 @@ def as_of_bound(d: date) -> str:
     return f"{d.isoformat()}T12:00:00Z"
 
 
-def similarity(query: Sequence[float], vector: Any) -> float | None:
-    """Cosine of the query and a stored dense vector (both unit length), when the backend returned it."""
-    if isinstance(vector, dict):
-        vector = vector.get(DENSE)
-    if not vector:
-        return None
-    return float(sum(a * b for a, b in zip(query, vector, strict=False)))
+def similarities(query: Sequence[float], vectors: list[Any]) -> list[float | None]:
+    """Cosines of the query and stored dense vectors (all unit length), where the backend returned them."""
+    dense = [v.get(DENSE) if isinstance(v, dict) else v for v in vectors]
+    present = [i for i, v in enumerate(dense) if v]
+    out: list[float | None] = [None] * len(dense)
+    if present:
+        scores = np.asarray([dense[i] for i in present], dtype=np.float32) @ np.asarray(
+            query, dtype=np.float32
+        )
+        for i, score in zip(present, scores.tolist(), strict=True):
+            out[i] = float(score)
+    return out
 
 
 def passage_from_payload(

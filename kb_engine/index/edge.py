@@ -27,7 +27,7 @@ from kb_engine.index.base import (
     accumulate_state,
     as_of_bound,
     passage_from_payload,
-    similarity,
+    similarities,
     to_payload,
 )
 from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, SparseVector
@@ -161,8 +161,9 @@ class EdgeIndex:
                 filter=qfilter,
             )
         )
+        sims = similarities(dense, [h.vector for h in hits])
         return [
-            passage_from_payload(h.id, h.score, h.payload or {}, similarity(dense, h.vector)) for h in hits
+            passage_from_payload(h.id, h.score, h.payload or {}, s) for h, s in zip(hits, sims, strict=True)
         ]
 
     def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:

@@ -22,7 +22,7 @@ from kb_engine.index.base import (
     accumulate_state,
     as_of_bound,
     passage_from_payload,
-    similarity,
+    similarities,
     to_payload,
 )
 from kb_engine.schema import DocState, IndexedChunk, Passage, SearchFilter, SparseVector
@@ -151,9 +151,10 @@ class ServerIndex:
             with_payload=True,
             with_vectors=[DENSE],
         )
+        sims = similarities(dense, [p.vector for p in response.points])
         return [
-            passage_from_payload(p.id, p.score, p.payload or {}, similarity(dense, p.vector))
-            for p in response.points
+            passage_from_payload(p.id, p.score, p.payload or {}, s)
+            for p, s in zip(response.points, sims, strict=True)
         ]
 
     def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:

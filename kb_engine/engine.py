@@ -111,19 +111,18 @@ class AnswerEngine:
         return condense(history, question)
 
     def _expand(self, passages: list[Passage]) -> list[Passage]:
+        """A short hit reads badly alone: join it with its neighbours from the same section."""
         taken = {(p.doc_id, p.position) for p in passages}
+        short = [p for p in passages if len(p.text) < SHORT_HIT_CHARS]
+        wanted = {(p.doc_id, p.position + d) for p in short for d in (-1, 1)} - taken
+        found = {(c.doc_id, c.position): c for c in self.index.chunks(sorted(wanted))} if wanted else {}
         out = []
         for p in passages:
             if len(p.text) >= SHORT_HIT_CHARS:
                 out.append(p)
                 continue
-            wanted = [p.position - 1, p.position, p.position + 1]
-            around = [
-                c
-                for c in self.index.chunks(p.doc_id, wanted)
-                if c.section == p.section
-                and (c.position == p.position or (p.doc_id, c.position) not in taken)
-            ]
+            neighbours = [found.get((p.doc_id, p.position - 1)), p, found.get((p.doc_id, p.position + 1))]
+            around = [c for c in neighbours if c is not None and c.section == p.section]
             if len(around) <= 1:
                 out.append(p)
                 continue

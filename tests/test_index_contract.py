@@ -226,6 +226,6 @@ def test_similarity_and_neighbouring_chunks(index: Index, e5: E5Embedder) -> Non
     assert all(h.similarity is not None and 0 < h.similarity <= 1.0001 for h in hits)
     top = max(hits, key=lambda h: h.similarity or 0)
     assert abs((top.similarity or 0) - float(vectors[top.position] @ q)) < 1e-3
-    around = index.chunks("long", [2, 1, 3, 9])
+    around = index.chunks([("long", 2), ("long", 1), ("long", 3), ("long", 9), ("missing", 0)])
     assert [p.position for p in around] == [1, 2, 3] and around[0].text == texts[1]
-    assert index.chunks("missing", [0]) == []
+    assert index.chunks([("missing", 0)]) == []

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kb_engine.schema import Channel, Draft, Passage
 from kb_engine.text import terms
@@ -56,7 +57,7 @@ class ExtractiveDrafter:
         yield draft
 
     def _choose(self, question: str, passages: list[Passage], channel: Channel) -> list[_Unit]:
-        query = frozenset(terms(question))
+        query = _terms(question)
         limit = _UNIT_LIMIT[channel]
         units = [u for n, p in enumerate(passages, start=1) for u in _units(n, p.text, _heading_terms(p))]
         if not units:
@@ -160,7 +161,13 @@ def _groups(units: list[_Unit]) -> list[list[_Unit]]:
 
 
 def _heading_terms(p: Passage) -> frozenset[str]:
-    return frozenset(terms(" ".join(p.section)))
+    return _terms(" ".join(p.section))
+
+
+@lru_cache(maxsize=65536)
+def _terms(text: str) -> frozenset[str]:
+    """The same chunks answer many questions: their sentences are analysed once per process."""
+    return frozenset(terms(text))
 
 
 def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> list[_Unit]:
@@ -178,7 +185,7 @@ def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> li
         else:
             pieces = [(s.strip(), "sentence") for s in _SENTENCE_END.split(line) if s.strip()]
         for piece, kind in pieces:
-            out.append(_Unit(passage, len(out), piece, kind, frozenset(terms(piece)), heading))
+            out.append(_Unit(passage, len(out), piece, kind, _terms(piece), heading))
     return out
 
 

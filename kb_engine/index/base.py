@@ -48,8 +48,9 @@ class Index(Protocol):
         self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
     ) -> list[Passage]: ...
 
-    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
-        """Chunks of one document by position (for expanding a hit with its neighbours), in order."""
+    def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
+        """Chunks by (doc id, position), one round trip (to read a hit with its neighbours).
+        Missing keys are skipped; the result is ordered by document, then position."""
         ...
 
     def count(self, flt: SearchFilter | None = None) -> int: ...
@@ -114,6 +115,13 @@ def similarities(query: Sequence[float], vectors: list[Any]) -> list[float | Non
         for i, score in zip(present, scores.tolist(), strict=True):
             out[i] = float(score)
     return out
+
+
+def by_document(keys: Sequence[tuple[str, int]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for doc_id, position in keys:
+        grouped.setdefault(doc_id, []).append(int(position))
+    return grouped
 
 
 def passage_from_payload(

@@ -26,6 +26,7 @@ from kb_engine.index.base import (
     IndexInfo,
     accumulate_state,
     as_of_bound,
+    by_document,
     passage_from_payload,
     similarities,
     to_payload,
@@ -166,18 +167,23 @@ class EdgeIndex:
             passage_from_payload(h.id, h.score, h.payload or {}, s) for h, s in zip(hits, sims, strict=True)
         ]
 
-    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
-        if self._shard is None or not positions:
+    def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
+        if self._shard is None or not keys:
             return []
-        flt = qe.Filter(
-            must=[
-                qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
-                qe.FieldCondition(key="position", match=qe.MatchAny([int(p) for p in positions])),
-            ]
+        should: list[Any] = [
+            qe.Filter(
+                must=[
+                    qe.FieldCondition(key="doc_id", match=qe.MatchValue(doc_id)),
+                    qe.FieldCondition(key="position", match=qe.MatchAny(positions)),
+                ]
+            )
+            for doc_id, positions in by_document(keys).items()
+        ]
+        records, _ = self.shard.scroll(
+            qe.ScrollRequest(limit=len(keys), filter=qe.Filter(should=should), with_payload=True)
         )
-        records, _ = self.shard.scroll(qe.ScrollRequest(limit=len(positions), filter=flt, with_payload=True))
         found = [passage_from_payload(r.id, 0.0, r.payload or {}) for r in records]
-        return sorted(found, key=lambda p: p.position)
+        return sorted(found, key=lambda p: (p.doc_id, p.position))
 
     def count(self, flt: SearchFilter | None = None) -> int:
         if self._shard is None:

@@ -21,6 +21,7 @@ from kb_engine.index.base import (
     IndexInfo,
     accumulate_state,
     as_of_bound,
+    by_document,
     passage_from_payload,
     similarities,
     to_payload,
@@ -157,20 +158,23 @@ class ServerIndex:
             for p, s in zip(response.points, sims, strict=True)
         ]
 
-    def chunks(self, doc_id: str, positions: Sequence[int]) -> list[Passage]:
-        if not self._exists or not positions:
+    def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
+        if not self._exists or not keys:
             return []
-        flt = models.Filter(
-            must=[
-                models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
-                models.FieldCondition(key="position", match=models.MatchAny(any=[int(p) for p in positions])),
-            ]
-        )
+        should: list[Any] = [
+            models.Filter(
+                must=[
+                    models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                    models.FieldCondition(key="position", match=models.MatchAny(any=positions)),
+                ]
+            )
+            for doc_id, positions in by_document(keys).items()
+        ]
         records, _ = self.client.scroll(
-            self.collection, scroll_filter=flt, limit=len(positions), with_payload=True
+            self.collection, scroll_filter=models.Filter(should=should), limit=len(keys), with_payload=True
         )
         found = [passage_from_payload(r.id, 0.0, r.payload or {}) for r in records]
-        return sorted(found, key=lambda p: p.position)
+        return sorted(found, key=lambda p: (p.doc_id, p.position))
 
     def count(self, flt: SearchFilter | None = None) -> int:
         if not self._exists:

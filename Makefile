@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-## Index the shipped help centre into the embedded engine (var/), then answer sample searches.
+## Index the shipped help centre into the embedded engine (var/), then serve the API on 127.0.0.1:8080.
 run: $(STAMP)
 	$(BIN)/kb ingest knowledge/
-	$(BIN)/kb search "Как вернуть товар, если не подошёл размер?" --audience buyer -k 3
-	$(BIN)/kb search "Когда придёт выплата за проданные товары?" --audience seller -k 3
+	$(BIN)/kb serve
 
 ## Lint and type-check, then the whole test suite.
 test: $(STAMP)
@@ -35,6 +34,8 @@ fix: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/api_bench.py --query-cache 4096
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -159,8 +159,8 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print passages as JSON.")] = False,
 ) -> None:
     """Print the top passages for a query, with scores and sources."""
+    from kb_engine.engine import AnswerEngine
     from kb_engine.runtime import open_runtime
-    from kb_engine.search import Searcher
 
     settings = _settings()
     try:
@@ -174,7 +174,7 @@ def search(
         with open_runtime(settings) as rt:
             if rt.index.count() == 0:
                 _fail("the index is empty: run `kb ingest knowledge/` first")
-            searcher = Searcher(rt.index, rt.embedder, rt.sparse, prefetch=settings.prefetch_k)
+            searcher = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse)
             passages = searcher.search(
                 query, audience.value if audience else None, top_k or settings.search_top_k, when
             )

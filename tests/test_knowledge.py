@@ -13,8 +13,8 @@ import pytest
 from ingest.parse import parse
 from ingest.sources import Source
 from kb_engine.config import Settings
+from kb_engine.engine import AnswerEngine
 from kb_engine.runtime import Runtime
-from kb_engine.search import Searcher
 from tests.conftest import KNOWLEDGE
 
 
@@ -87,14 +87,18 @@ CASES = [
 def test_search_finds_the_fact_in_the_top_five(
     knowledge_rt: Runtime, query: str, audience: str, fact: str
 ) -> None:
-    searcher = Searcher(knowledge_rt.index, knowledge_rt.embedder, knowledge_rt.sparse)
+    searcher = AnswerEngine(
+        knowledge_rt.settings, knowledge_rt.index, knowledge_rt.embedder, knowledge_rt.sparse
+    )
     hits = searcher.search(query, audience=audience, top_k=5)  # type: ignore[arg-type]
     assert any(fact in h.text for h in hits), [(h.doc_id, h.text[:80]) for h in hits]
     assert all(h.audience in {audience, "all"} for h in hits)
 
 
 def test_expired_policy_version_is_used_only_for_its_own_dates(knowledge_rt: Runtime) -> None:
-    searcher = Searcher(knowledge_rt.index, knowledge_rt.embedder, knowledge_rt.sparse)
+    searcher = AnswerEngine(
+        knowledge_rt.settings, knowledge_rt.index, knowledge_rt.embedder, knowledge_rt.sparse
+    )
     query = "политика возврата срок возврата товара надлежащего качества"
     today = {h.doc_id for h in searcher.search(query, top_k=10)}
     assert "policy-returns" in today and "policy-returns-2024" not in today

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kb_engine.engine import AnswerEngine
 from kb_engine.runtime import Runtime
-from kb_engine.search import Searcher
 from tests.conftest import KNOWLEDGE, ROOT, ingest
 
 
@@ -34,7 +34,9 @@ def test_every_format_ingests_with_the_network_blocked(
     report = ingest(runtime, *files)
     assert report.ok, report.failed
     assert len(report.new) == 8  # 4 files + 4 export lines
-    hits = Searcher(runtime.index, runtime.embedder, runtime.sparse).search("запрещено продавать вейпы")
+    hits = AnswerEngine(runtime.settings, runtime.index, runtime.embedder, runtime.sparse).search(
+        "запрещено продавать вейпы"
+    )
     assert hits[0].doc_id == "policy-prohibited-goods"
 
 

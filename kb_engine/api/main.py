@@ -112,6 +112,15 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = next((e for e in exc.errors() if e["type"] == "json_invalid"), None)
+        if broken is not None:
+            where = broken.get("ctx", {}).get("error", "")
+            message = (
+                f"the request body is not valid JSON: {where}"
+                if where
+                else "the request body is not valid JSON"
+            )
+            return JSONResponse({"error": {"message": message, "type": "invalid_json"}}, status_code=422)
         details = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "problem": e["msg"]}
             for e in exc.errors()

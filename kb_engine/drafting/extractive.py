@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from kb_engine.schema import Channel, Draft, Passage
@@ -36,6 +36,7 @@ class _Unit:
     kind: str  # "sentence" | "step" | "bullet" | "row"
     terms: frozenset[str]
     heading: frozenset[str] = frozenset()  # terms of the section heading the unit stands under
+    line: int = 0  # paragraph (line) of the passage the unit comes from
 
 
 class ExtractiveDrafter:
@@ -85,9 +86,11 @@ class ExtractiveDrafter:
                     intro = [best_lead] if best_lead is not None and _score(best_lead, query) > 0 else []
                     return intro + steps[:_STEP_LIMIT]
 
+        # A single step means nothing without the others: steps come only as a whole (above).
+        ranked = [g for g in ranked if g[0].kind != "step"]
         chosen: list[_Unit] = []
         seen_text: set[str] = set()
-        top = _group_score(ranked[0], query)
+        top = _group_score(ranked[0], query) if ranked else 0.0
         for group in ranked:
             score = _group_score(group, query)
             weak = score <= _RANK_BONUS.get(group[0].passage, 0) or score < 0.5 * top
@@ -106,6 +109,15 @@ _RANK_BONUS = {1: 0.15, 2: 0.1, 3: 0.05}
 _POINTER = re.compile(r"^(Подробнее|Полный список|Смотрите|См\.|Читайте|Об этом)", re.IGNORECASE)
 _TITLE = re.compile(r"^«[^»]+»\.?$")
 _WEAK_TERMS = {"самобранка"}  # names every document: says nothing about which one answers
+_BARE = {
+    "да",
+    "нет",
+    "можно",
+    "нельзя",
+    "конечно",
+    "не всегда",
+    "зависит",
+}  # a bare yes/no answers an FAQ's own question, which may not be the user's
 _LIST_KINDS = ("step", "bullet", "row")
 
 
@@ -118,7 +130,9 @@ def _score(unit: _Unit, query: frozenset[str]) -> float:
         score += 0.5 * len(unit.heading & query) / math.sqrt(len(unit.heading))
     if unit.kind == "sentence" and _POINTER.match(unit.text):
         score *= 0.3  # "see the article X": a pointer, not an answer
-    if unit.kind == "sentence" and (
+    if unit.kind == "sentence" and unit.text.rstrip(".!").lower() in _BARE:
+        return 0.0
+    if unit.kind in ("sentence", "bullet") and (
         (len(unit.terms) < 3 and not unit.text.endswith(":")) or _TITLE.match(unit.text)
     ):
         score *= 0.3  # a fragment: a caption, an article's title
@@ -126,12 +140,21 @@ def _score(unit: _Unit, query: frozenset[str]) -> float:
 
 
 def _group_score(group: list[_Unit], query: frozenset[str]) -> float:
-    return max(_score(u, query) for u in group) + _RANK_BONUS.get(group[0].passage, 0)
+    if group[0].kind == "row" and len(group) == 2:  # a row under its header: the row must match
+        best = _score(group[1], query) + 0.5 * _score(group[0], query)
+    elif len(group) > 1 and group[0].text.endswith(":"):  # a whole list: its lead or most of it must match
+        items = [_score(u, query) for u in group[1:]]
+        best = max(_score(group[0], query), sum(items) / len(items))
+    else:
+        best = max(_score(u, query) for u in group)
+    return best + _RANK_BONUS.get(group[0].passage, 0)
 
 
 def _groups(units: list[_Unit]) -> list[list[_Unit]]:
     """What can be quoted as one piece: a sentence, a list item, or a lead ending in ':' with its list
-    (a lead alone says nothing); a table row travels with the table's header row."""
+    (a lead alone says nothing); a table row travels with the table's header row (a header alone
+    says nothing either); an FAQ-style question is not an answer, the sentence after it is, and that
+    sentence is found by the question's words."""
     groups: list[list[_Unit]] = []
     header: _Unit | None = None
     i = 0
@@ -139,11 +162,26 @@ def _groups(units: list[_Unit]) -> list[list[_Unit]]:
         unit = units[i]
         if unit.kind == "row":
             if header is None or header.passage != unit.passage or units[i - 1].kind != "row":
-                header = unit
-                groups.append([unit])
+                header = unit  # the first row of a table: its header
             else:
                 groups.append([header, unit])
             i += 1
+            continue
+        if unit.kind == "sentence" and unit.text.endswith("?"):
+            answer: list[_Unit] = []
+            j = i + 1
+            while (
+                j < len(units)
+                and units[j].passage == unit.passage
+                and units[j].line == unit.line
+                and not units[j].text.endswith("?")
+            ):
+                if units[j].text.rstrip(".!").lower() not in _BARE:  # "Да." may not answer the user
+                    answer.append(units[j])
+                j += 1
+            if answer:  # the rest of the paragraph answers it; found by the question's words
+                groups.append([replace(answer[0], terms=answer[0].terms | unit.terms), *answer[1:3]])
+            i = max(j, i + 1)
             continue
         if unit.kind == "sentence" and unit.text.endswith(":"):
             items = []
@@ -153,6 +191,7 @@ def _groups(units: list[_Unit]) -> list[list[_Unit]]:
                 j += 1
             if items:
                 groups.append([unit, *items[:6]])
+                groups.extend([item] for item in items)  # an item can also answer alone
                 i = j
                 continue
         groups.append([unit])
@@ -172,8 +211,8 @@ def _terms(text: str) -> frozenset[str]:
 
 def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> list[_Unit]:
     out: list[_Unit] = []
-    for line in text.splitlines():
-        line = line.strip()
+    for line_no, raw_line in enumerate(text.splitlines()):
+        line = raw_line.strip()
         if not line:
             continue
         if _STEP.match(line):
@@ -185,7 +224,7 @@ def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> li
         else:
             pieces = [(s.strip(), "sentence") for s in _SENTENCE_END.split(line) if s.strip()]
         for piece, kind in pieces:
-            out.append(_Unit(passage, len(out), piece, kind, _terms(piece), heading))
+            out.append(_Unit(passage, len(out), piece, kind, _terms(piece), heading, line_no))
     return out
 
 

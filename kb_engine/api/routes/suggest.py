@@ -41,15 +41,11 @@ def suggest(
     )[:5]
     drafts: list[ReplyDraft] = []
     if short.action == "answer":
-        drafts.append(
-            ReplyDraft(
-                style="short",
-                text=f"{AGENT_GREETING} {short.answer}\n\n{AGENT_CLOSING}",
-                citations=short.citations,
-            )
-        )
+        joint = "\n\n" if short.answer[:1].isdigit() or short.answer.startswith("- ") else " "
+        text = f"{AGENT_GREETING}{joint}{short.answer}\n\n{AGENT_CLOSING}"
+        drafts.append(ReplyDraft(style="short", text=text, citations=short.citations))
         detailed = engine.answer(question, body.audience, history, "email", body.as_of)
-        if detailed.action == "answer" and detailed.answer != short.answer:
+        if detailed.action == "answer" and short.answer not in detailed.answer:  # more than a re-wrap
             drafts.append(ReplyDraft(style="detailed", text=detailed.answer, citations=detailed.citations))
     return SuggestResponse(
         answer_id=short.id,

@@ -291,8 +291,15 @@ def serve(
     except KBError as exc:
         _fail(str(exc))
         return
+
+    def ingest_runner(paths: list[Path]) -> dict[str, object]:
+        from ingest.pipeline import Ingestor
+
+        return Ingestor(settings, runtime.index, runtime.embedder, runtime.sparse).run(paths).as_dict()
+
     try:
-        uvicorn.run(create_app(settings, runtime), host=host, port=port, log_level=settings.log_level.lower())
+        application = create_app(settings, runtime, ingest_runner)
+        uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         runtime.close()
 

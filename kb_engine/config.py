@@ -133,6 +133,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='API keys and their roles, JSON: `{"key1": "bot", "key2": "agent"}`. Empty: local demo.',
     )
+    ingest_paths: list[str] = Field(
+        default_factory=lambda: ["knowledge"],
+        description="What `POST /v1/admin/ingest` syncs when no paths are given (JSON list).",
+    )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with HTTP 422.")
 
     log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")

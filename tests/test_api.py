@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from kb_engine.api import create_app
 from kb_engine.runtime import Runtime
-from tests.conftest import ROOT
+from tests.conftest import ROOT, article, write
 
 SELLER_ONLY = ("seller",)
 
@@ -198,6 +199,7 @@ def test_health_readiness_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["chunks"] > 500
+    answer(client, question="Сколько стоит курьерская доставка?", audience="buyer")
     metrics = client.get("/metrics").text
     assert "kb_http_requests_total" in metrics and 'kb_answers_total{action="answer"}' in metrics
     assert (
@@ -293,3 +295,50 @@ def test_serve_refuses_to_listen_beyond_loopback_without_keys(tmp_path: object) 
         timeout=60,
     )
     assert run.returncode == 2 and "KB_API_KEYS" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_admin_ingest_while_serving(knowledge_rt: Runtime, tmp_path: Path) -> None:
+    from ingest.pipeline import Ingestor
+
+    def runner(paths: list[Path]) -> dict[str, object]:
+        rt = knowledge_rt
+        return Ingestor(rt.settings, rt.index, rt.embedder, rt.sparse).run(paths).as_dict()
+
+    source = tmp_path / "news"
+    write(
+        source / "tea.md",
+        article(
+            "news-tea",
+            "Чайная церемония в пунктах выдачи",
+            "В пунктах выдачи «Самобранки» по пятницам проходит чайная церемония. " * 5,
+        ),
+    )
+    keys = {"admin-key": "admin", "bot-key": "bot"}
+    settings = knowledge_rt.settings.model_copy(update={"api_keys": keys})
+    with TestClient(create_app(settings, knowledge_rt, runner)) as c:
+        admin = {"X-API-Key": "admin-key"}
+        assert c.post("/v1/admin/ingest", json={}, headers={"X-API-Key": "bot-key"}).status_code == 403
+        missing = c.post("/v1/admin/ingest", json={"paths": ["/nope"]}, headers=admin)
+        assert missing.status_code == 422 and "/nope" in missing.json()["error"]["message"]
+
+        def run(paths: list[str]) -> dict:  # type: ignore[type-arg]
+            job = c.post("/v1/admin/ingest", json={"paths": paths}, headers=admin)
+            assert job.status_code == 202, job.text
+            for _ in range(600):
+                state = c.get(f"/v1/admin/ingest/{job.json()['id']}", headers=admin).json()
+                if state["status"] != "running":
+                    return state  # type: ignore[no-any-return]
+                time.sleep(0.1)
+            raise AssertionError("ingestion did not finish")
+
+        done = run([str(source)])
+        assert done["status"] == "done" and done["report"]["new"] == 1
+        hits = c.post("/v1/search", json={"query": "чайная церемония", "top_k": 1}, headers=admin).json()
+        assert hits["passages"][0]["doc_id"] == "news-tea"
+        (source / "tea.md").unlink()
+        write(source / "other.md", article("news-other", "Другое", "Совсем другой текст про постаматы. " * 8))
+        again = run([str(source)])
+        assert again["report"]["deleted"] == 1 and again["report"]["new"] == 1
+        assert c.get("/v1/admin/ingest/ing_nope", headers=admin).status_code == 404
+    with TestClient(create_app(knowledge_rt.settings, knowledge_rt)) as plain:
+        assert plain.post("/v1/admin/ingest", json={}).status_code == 501

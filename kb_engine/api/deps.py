@@ -68,3 +68,4 @@ def _key_of(request: Request) -> str | None:
 
 BotRole = Annotated[Role | None, Depends(require("bot"))]
 AgentRole = Annotated[Role | None, Depends(require("agent"))]
+AdminRole = Annotated[Role | None, Depends(require("admin"))]

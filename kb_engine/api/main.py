@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from kb_engine.api.routes.admin import IngestRunner
 from kb_engine.config import Settings
 from kb_engine.engine import AnswerEngine
 from kb_engine.errors import KBError
@@ -21,8 +22,11 @@ from kb_engine.store import RecordStore
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """The API over ``runtime`` (opened from settings at start-up when not given)."""
+def create_app(
+    settings: Settings, runtime: Runtime | None = None, ingest_runner: IngestRunner | None = None
+) -> FastAPI:
+    """The API over ``runtime`` (opened from settings at start-up when not given). ``ingest_runner``
+    enables `POST /v1/admin/ingest`: the CLI passes the ingestors in, the core never imports them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,7 +42,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=drafter)
         engine.retrieve("прогрев: сроки доставки заказа")  # page-ins and caches, not the first user
         app.state.engine = engine
-        app.state.index_points = rt.index.count()
         try:
             yield
         finally:
@@ -55,13 +58,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = None
+    app.state.ingest_runner = ingest_runner
     app.state.store = RecordStore(settings.data_dir / "kb.sqlite")
     _install_metrics(app)
     _install_error_handlers(app)
 
-    from kb_engine.api.routes import answer, chat, feedback, health, search, suggest
+    from kb_engine.api.routes import admin, answer, chat, feedback, health, search, suggest
 
-    for module in (answer, search, suggest, feedback, chat, health):
+    for module in (answer, search, suggest, feedback, chat, admin, health):
         app.include_router(module.router)
     return app
 

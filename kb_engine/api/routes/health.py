@@ -25,7 +25,7 @@ def readyz(request: Request) -> JSONResponse:
             "index": engine.index.backend,
             "embedder": engine.embedder.name,
             "drafter": engine.drafter.name,
-            "chunks": request.app.state.index_points,
+            "chunks": engine.index.count(),
         }
     )
 

@@ -70,9 +70,12 @@ class AnswerEngine:
         top_k: int = 5,
         as_of: date | None = None,
         categories: tuple[str, ...] = (),
+        locale: str | None = None,
     ) -> list[Passage]:
         """Raw hybrid search (chunks, not collapsed): what `/v1/search` and `kb search` show."""
-        flt = SearchFilter(audience=audience, as_of=as_of or date.today(), categories=categories)
+        flt = SearchFilter(
+            audience=audience, as_of=as_of or date.today(), categories=categories, locale=locale
+        )
         text = normalise_query(query)
         dense = self.embedder.embed_query(text)
         return self.index.hybrid_query(
@@ -89,11 +92,20 @@ class AnswerEngine:
         audience: AudienceArg = None,
         history: Sequence[Turn] = (),
         as_of: date | None = None,
+        categories: tuple[str, ...] = (),
+        locale: str | None = None,
     ) -> Retrieval:
         query = self._standalone(history, normalise_query(question))
         if is_vague(query):
             return Retrieval(query, [], 0.0, vague=True)
-        hits = self.search(query, audience, top_k=self.settings.answer_passages * 5, as_of=as_of)
+        hits = self.search(
+            query,
+            audience,
+            top_k=self.settings.answer_passages * 5,
+            as_of=as_of,
+            categories=categories,
+            locale=locale,
+        )
         passages = self._expand(_collapse(hits, self.settings.answer_passages))
         if passages:  # the confidence reads the best chunk's closeness, wherever RRF put it
             best = max(p.similarity or 0.0 for p in passages)
@@ -138,9 +150,11 @@ class AnswerEngine:
         history: Sequence[Turn] = (),
         channel: Channel = "chat",
         as_of: date | None = None,
+        categories: tuple[str, ...] = (),
+        locale: str | None = None,
     ) -> Answer:
         final: Answer | None = None
-        for event in self.answer_stream(question, audience, history, channel, as_of):
+        for event in self.answer_stream(question, audience, history, channel, as_of, categories, locale):
             if isinstance(event, Answer):
                 final = event
         assert final is not None
@@ -153,11 +167,13 @@ class AnswerEngine:
         history: Sequence[Turn] = (),
         channel: Channel = "chat",
         as_of: date | None = None,
+        categories: tuple[str, ...] = (),
+        locale: str | None = None,
     ) -> Iterator[str | Answer]:
         """Pieces of the answer text as they are drafted, then the complete ``Answer``."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        found = self.retrieve(question, audience, history, as_of)
+        found = self.retrieve(question, audience, history, as_of, categories, locale)
         timings["retrieve"] = _ms(started)
         base = {
             "id": f"ans_{uuid.uuid4().hex[:16]}",

@@ -342,3 +342,12 @@ def test_admin_ingest_while_serving(knowledge_rt: Runtime, tmp_path: Path) -> No
         assert c.get("/v1/admin/ingest/ing_nope", headers=admin).status_code == 404
     with TestClient(create_app(knowledge_rt.settings, knowledge_rt)) as plain:
         assert plain.post("/v1/admin/ingest", json={}).status_code == 501
+
+
+def test_category_and_locale_filters(client: TestClient) -> None:
+    only = client.post("/v1/search", json={"query": "сколько дней", "categories": ["delivery"], "top_k": 10})
+    assert only.status_code == 200 and {p["category"] for p in only.json()["passages"]} == {"delivery"}
+    nothing = client.post("/v1/search", json={"query": "сколько дней", "locale": "en"}).json()
+    assert nothing["passages"] == []
+    scoped = answer(client, question="Сколько дней хранится заказ?", categories=["delivery"], locale="ru")
+    assert scoped["action"] == "answer" and scoped["topic"] == "delivery"

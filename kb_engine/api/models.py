@@ -21,6 +21,8 @@ class AnswerRequest(_Request):
     channel: Channel = "chat"
     as_of: date | None = None
     stream: bool = False
+    locale: str | None = Field(None, description="Only documents in this locale (e.g. `ru`).")
+    categories: list[str] = Field(default_factory=list, description="Only documents of these categories.")
 
 
 class SearchRequest(_Request):
@@ -28,6 +30,8 @@ class SearchRequest(_Request):
     audience: Literal["buyer", "seller"] | None = None
     top_k: int = Field(5, ge=1, le=50)
     as_of: date | None = None
+    locale: str | None = None
+    categories: list[str] = Field(default_factory=list)
 
 
 class SearchHit(BaseModel):

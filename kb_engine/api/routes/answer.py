@@ -50,7 +50,15 @@ def answer(
     request: Request,
 ) -> Answer | StreamingResponse:
     check_question(body.question, settings.max_question_chars)
-    events = engine.answer_stream(body.question, body.audience, body.history, body.channel, body.as_of)
+    events = engine.answer_stream(
+        body.question,
+        body.audience,
+        body.history,
+        body.channel,
+        body.as_of,
+        tuple(body.categories),
+        body.locale,
+    )
     counter = request.app.state.answers_total
 
     def finish(result: Answer) -> None:

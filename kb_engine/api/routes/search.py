@@ -14,7 +14,9 @@ router = APIRouter(tags=["search"])
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
 def search(body: SearchRequest, engine: EngineDep, settings: SettingsDep, _: BotRole) -> SearchResponse:
     check_question(body.query, settings.max_question_chars)
-    passages = engine.search(body.query, body.audience, body.top_k, body.as_of)
+    passages = engine.search(
+        body.query, body.audience, body.top_k, body.as_of, tuple(body.categories), body.locale
+    )
     return SearchResponse(
         query=body.query,
         passages=[

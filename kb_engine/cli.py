@@ -47,6 +47,14 @@ def _settings() -> Settings:
         raise  # unreachable
 
 
+def _as_of(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        _fail(f"--as-of must be a date like 2026-03-01, got {value!r}")
+        raise  # unreachable: _fail exits
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
@@ -163,11 +171,7 @@ def search(
     from kb_engine.runtime import open_runtime
 
     settings = _settings()
-    try:
-        when = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        _fail(f"--as-of must be a date like 2026-03-01, got {as_of!r}")
-        return
+    when = _as_of(as_of)
     if not query.strip():
         _fail("the query is empty")
     try:
@@ -207,30 +211,21 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the /v1/answer response as JSON.")] = False,
 ) -> None:
     """Answer a question from the help centre, with citations (or say that it cannot)."""
+    from kb_engine.drafting.factory import make_drafter
     from kb_engine.engine import AnswerEngine
     from kb_engine.runtime import open_runtime
 
     settings = _settings()
     if channel not in ("chat", "email", "voice"):
         _fail(f"--channel must be chat, email or voice, got {channel!r}")
-    try:
-        when = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        _fail(f"--as-of must be a date like 2026-03-01, got {as_of!r}")
-        return
+    when = _as_of(as_of)
     if not question.strip():
         _fail("the question is empty")
     try:
         with open_runtime(settings) as rt:
             if rt.index.count() == 0:
                 _fail("the index is empty: run `kb ingest knowledge/` first")
-            drafter = None
-            if settings.llm_base_url:
-                from kb_engine.drafting.extractive import ExtractiveDrafter
-                from kb_engine.drafting.llm import LLMDrafter
-
-                drafter = LLMDrafter.from_settings(settings, fallback=ExtractiveDrafter())
-            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=drafter)
+            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
             result = engine.answer(question, audience.value if audience else None, (), channel, when)  # type: ignore[arg-type]
     except KBError as exc:
         _fail(str(exc))

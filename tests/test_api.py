@@ -351,3 +351,39 @@ def test_category_and_locale_filters(client: TestClient) -> None:
     assert nothing["passages"] == []
     scoped = answer(client, question="Сколько дней хранится заказ?", categories=["delivery"], locale="ru")
     assert scoped["action"] == "answer" and scoped["topic"] == "delivery"
+
+
+def test_kb_ask_cli(tmp_path: Path, knowledge_rt: Runtime) -> None:
+    write(
+        tmp_path / "kb/storage.md",
+        article(
+            "storage",
+            "Хранение заказа",
+            "Заказ хранится в пункте выдачи 7 календарных дней. " * 4,
+            category="delivery",
+        ),
+    )
+    env = {**os.environ, "KB_DATA_DIR": str(tmp_path / "var")}
+
+    def kb(*args: str, data_env: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kb_engine.cli", *args],
+            env=data_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert kb("ingest", str(tmp_path / "kb")).returncode == 0
+    asked = kb("ask", "Сколько дней хранится заказ в пункте выдачи?", "--json")
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["action"] == "answer" and data["citations"][0]["doc_id"] == "storage"
+    # the shared test index is open in this process: a second process is told who holds it
+    locked = kb(
+        "ask", "где заказ", data_env={**os.environ, "KB_DATA_DIR": str(knowledge_rt.settings.data_dir)}
+    )
+    assert (
+        locked.returncode == 2 and f"pid {os.getpid()}" in locked.stderr and "Traceback" not in locked.stderr
+    )

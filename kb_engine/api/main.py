@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from kb_engine.api.routes.admin import IngestRunner
 from kb_engine.config import Settings
+from kb_engine.drafting.factory import make_drafter
 from kb_engine.engine import AnswerEngine
 from kb_engine.errors import KBError
 from kb_engine.runtime import Runtime, open_runtime
@@ -33,13 +34,7 @@ def create_app(
         owned = runtime is None
         rt = open_runtime(settings) if owned else runtime
         assert rt is not None
-        drafter = None
-        if settings.llm_base_url:
-            from kb_engine.drafting.extractive import ExtractiveDrafter
-            from kb_engine.drafting.llm import LLMDrafter
-
-            drafter = LLMDrafter.from_settings(settings, fallback=ExtractiveDrafter())
-        engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=drafter)
+        engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
         engine.retrieve("прогрев: сроки доставки заказа")  # page-ins and caches, not the first user
         app.state.engine = engine
         try:

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Literal
 
 from kb_engine.config import Settings
-from kb_engine.drafting.base import Drafter
+from kb_engine.drafting.base import Drafter, text_pieces
 from kb_engine.drafting.extractive import ExtractiveDrafter
 from kb_engine.embedding import Embedder
 from kb_engine.index import Index
@@ -36,6 +36,13 @@ HANDOFF_TEXT = (
 )
 SHORT_HIT_CHARS = 350  # a hit shorter than this is read with its neighbours from the same section
 SIM_FLOOR, SIM_CEIL = 0.80, 0.92  # e5 cosines: unrelated text rarely scores above 0.85, answers above 0.88
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """In a stream: the text shown so far is not the answer; show this instead."""
+
+    text: str
 
 
 @dataclass
@@ -169,8 +176,9 @@ class AnswerEngine:
         as_of: date | None = None,
         categories: tuple[str, ...] = (),
         locale: str | None = None,
-    ) -> Iterator[str | Answer]:
-        """Pieces of the answer text as they are drafted, then the complete ``Answer``."""
+    ) -> Iterator[str | Rewrite | Answer]:
+        """Pieces of the answer text as they are drafted (a ``Rewrite`` when what was shown must be
+        replaced, e.g. an LLM fell back), then the complete ``Answer``."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         found = self.retrieve(question, audience, history, as_of, categories, locale)
@@ -196,22 +204,40 @@ class AnswerEngine:
             return
 
         draft_started = time.perf_counter()
-        draft: Draft | None = None
-        for piece in self.drafter.stream(question if not history else found.query, found.passages, channel):
-            if isinstance(piece, Draft):
-                draft = piece
-            else:
-                yield piece
+        asked = question if not history else found.query
+        shown: list[str] = []
+        draft: Draft | None
+        if self.drafter.name == self.extractive.name:
+            draft = self.drafter.draft(asked, found.passages, channel)  # instant: stream the final text
+        else:
+            draft = None
+            for piece in self.drafter.stream(asked, found.passages, channel):
+                if isinstance(piece, Draft):
+                    draft = piece
+                else:
+                    shown.append(piece)
+                    yield piece
+            assert draft is not None
+            if not draft.grounded:
+                fallback = self.extractive.draft(found.query, found.passages, channel)
+                draft = fallback.model_copy(
+                    update={"fallback_reason": "LLM answer had no valid citation; extractive answer"}
+                )
         assert draft is not None
         timings["draft"] = _ms(draft_started)
-        if not draft.grounded and draft.drafter != self.extractive.name:
-            fallback = self.extractive.draft(found.query, found.passages, channel)
-            draft = fallback.model_copy(
-                update={"fallback_reason": "LLM answer had no valid citation; extractive answer"}
-            )
         action: Literal["answer", "handoff"] = "answer" if draft.grounded else "handoff"
-        text, cited = _renumber(draft.text, draft.cited) if draft.grounded else (HANDOFF_TEXT, [])
-        citations = [_citation(i, found.passages[n - 1]) for i, n in enumerate(cited, start=1)]
+        cited: list[int]
+        if not draft.grounded:
+            text, cited = HANDOFF_TEXT, []
+        elif draft.drafter == self.extractive.name:
+            text, cited = _renumber(draft.text, draft.cited)
+        else:  # an LLM's markers were streamed as they are: keep them
+            text, cited = draft.text, list(draft.cited)
+        if not shown:
+            yield from text_pieces(text)
+        elif "".join(shown) != text:
+            yield Rewrite(text)  # what was streamed is not the answer (a fallback): replace it
+        citations = [_citation(i if not shown else n, found.passages[n - 1]) for i, n in enumerate(cited, 1)]
         timings["total"] = _ms(started)
         yield Answer(
             **base,

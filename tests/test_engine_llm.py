@@ -84,3 +84,30 @@ def test_api_stream_with_the_llm(knowledge_rt: Runtime, llm: FakeLLM) -> None:
         and done["drafter"] == "llm"
         and done["answer"] == "Хранение — 7 календарных дней [1]."
     )
+
+
+def test_streamed_llm_text_that_fails_the_check_is_replaced(knowledge_rt: Runtime, llm: FakeLLM) -> None:
+    settings = knowledge_rt.settings.model_copy(update={"llm_base_url": llm.url, "llm_model": "m"})
+    llm.push(Reply(text="Заказ хранится 30 дней [9].", chunks=3))  # streamed, then found ungrounded
+    with TestClient(create_app(settings, knowledge_rt)) as client:
+        raw = client.post("/v1/answer", json={"question": QUESTION, "stream": True}).text
+    events = [block.split("\n", 1) for block in raw.strip().split("\n\n")]
+    names = [name[7:] for name, _ in events]
+    assert names.count("replace") == 1 and names.index("replace") > names.index("delta")
+    replaced = json.loads(events[names.index("replace")][1][6:])["text"]
+    done = json.loads(events[-1][1][6:])
+    assert replaced == done["answer"] and "30 дней" not in done["answer"] and done["fallback_reason"]
+
+
+def test_openai_facade_never_streams_unchecked_llm_text(knowledge_rt: Runtime, llm: FakeLLM) -> None:
+    settings = knowledge_rt.settings.model_copy(update={"llm_base_url": llm.url, "llm_model": "m"})
+    llm.push(Reply(text="Заказ хранится 30 дней [9].", chunks=3))
+    with TestClient(create_app(settings, knowledge_rt)) as client:
+        raw = client.post(
+            "/v1/chat/completions",
+            json={"model": "kb", "stream": True, "messages": [{"role": "user", "content": QUESTION}]},
+        ).text
+    chunks = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+    content = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert "30 дней" not in content and "7 календарных дней" in content
+    assert chunks[-1]["kb"]["drafter"] == "extractive" and chunks[-1]["kb"]["fallback_reason"]

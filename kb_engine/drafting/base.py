@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -18,6 +19,13 @@ class Drafter(Protocol):
     def draft(self, question: str, passages: list[Passage], channel: Channel) -> Draft: ...
 
     def stream(self, question: str, passages: list[Passage], channel: Channel) -> Iterator[str | Draft]: ...
+
+
+def text_pieces(text: str) -> Iterator[str]:
+    """A finished text in stream-sized pieces: lines, and sentences after their markers."""
+    for piece in re.split(r"(?<=\n)|(?<=\] )", text):
+        if piece:
+            yield piece
 
 
 def number_passages(passages: list[Passage]) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from kb_engine.drafting.base import text_pieces
 from kb_engine.schema import Channel, Draft, Passage
 from kb_engine.text import terms
 
@@ -52,9 +53,7 @@ class ExtractiveDrafter:
 
     def stream(self, question: str, passages: list[Passage], channel: Channel) -> Iterator[str | Draft]:
         draft = self.draft(question, passages, channel)
-        for piece in re.split(r"(?<=\n)|(?<=\] )", draft.text):
-            if piece:
-                yield piece
+        yield from text_pieces(draft.text)
         yield draft
 
     def _choose(self, question: str, passages: list[Passage], channel: Channel) -> list[_Unit]:

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from kb_engine.api.deps import BotRole, EngineDep, SettingsDep, StoreDep
 from kb_engine.api.models import AnswerRequest, ErrorResponse
+from kb_engine.engine import Rewrite
 from kb_engine.schema import Answer
 
 router = APIRouter(tags=["answers"])
@@ -37,7 +38,8 @@ def check_question(text: str, limit: int) -> None:
         200: {
             "content": {"text/event-stream": {}},
             "description": "The answer, or with `stream: true` a stream of "
-            "events: `delta` (text), `citations`, `done` (the whole answer).",
+            "events: `delta` (text), `replace` (the text shown so far is to be replaced, e.g. after an LLM "
+            "fallback), `citations`, `done` (the whole answer).",
         },
     },
 )
@@ -77,6 +79,8 @@ def answer(
                 citations = [c.model_dump(mode="json") for c in event.citations]
                 yield _event("citations", citations)
                 yield _event("done", event.model_dump(mode="json"))
+            elif isinstance(event, Rewrite):
+                yield _event("replace", {"text": event.text})
             else:
                 yield _event("delta", {"text": event})
 
@@ -87,7 +91,7 @@ def answer(
     )
 
 
-def _exhaust(events: Iterator[str | Answer]) -> list[str | Answer]:
+def _exhaust(events: Iterator[str | Rewrite | Answer]) -> list[str | Rewrite | Answer]:
     return list(events)
 
 

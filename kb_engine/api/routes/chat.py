@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kb_engine.api.deps import BotRole, EngineDep, SettingsDep, StoreDep
 from kb_engine.api.routes.answer import ERRORS, check_question
+from kb_engine.drafting.base import text_pieces
 from kb_engine.schema import Answer, Channel, Turn
 from kb_engine.tokens import count_tokens
 
@@ -117,11 +118,18 @@ def chat_completions(
             return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
         yield chunk({"role": "assistant", "content": ""})
-        for event in events:
+        # An OpenAI stream cannot take text back: with an LLM drafter (which may fall back after
+        # streaming), the answer is sent once it is checked; the extractive one streams as drafted.
+        live = engine.drafter.name == engine.extractive.name
+        source = events if live else iter([e for e in events if isinstance(e, Answer)])
+        for event in source:
             if isinstance(event, Answer):
+                if not live:
+                    for piece in text_pieces(event.answer):
+                        yield chunk({"content": piece})
                 yield chunk({"content": footnotes(event)}, None)
                 yield chunk({}, "stop", **finish(event))
-            else:
+            elif isinstance(event, str):
                 yield chunk({"content": event})
         yield "data: [DONE]\n\n"
 

@@ -299,6 +299,59 @@ def serve(
         runtime.close()
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="Answer-quality evals over a golden set.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[
+        Path | None, typer.Option(help="A golden JSONL file or folder (default: eval/datasets/golden).")
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="dev | heldout (default: both)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: KB_DATA_DIR/eval/<time>).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+) -> None:
+    """Answer every question, score retrieval, answers, citations, refusals; write results and a summary."""
+    import time as _time
+
+    from eval import dataset as ds
+    from eval.runner import run, summarise
+    from kb_engine.drafting.factory import make_drafter
+    from kb_engine.engine import AnswerEngine
+    from kb_engine.runtime import open_runtime
+
+    settings = _settings()
+    try:
+        items = ds.load(dataset or ds.GOLDEN, split)[:limit]
+        with open_runtime(settings) as rt, _progress(enabled=True) as progress:
+            if rt.index.count() == 0:
+                _fail("the index is empty: run `kb ingest knowledge/` first")
+            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
+            task = progress.add_task("evaluating", total=len(items))
+            results = run(engine, items, lambda done, total: progress.update(task, completed=done))
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    summary = summarise(results, settings.answer_threshold)
+    target = out_dir or settings.data_dir / "eval" / _time.strftime("%Y%m%d-%H%M%S")
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "results.jsonl").open("w", encoding="utf-8") as fh:
+        for row in results:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    (target / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    table = Table(title=f"kb eval: {len(items)} questions", header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        if key != "refusal_curve":
+            table.add_row(key, str(value))
+    out.print(table)
+    out.print(f"results and summary in {target}", highlight=False)
+
+
 @app.command()
 def info() -> None:
     """Show where the index is and what it holds."""

@@ -1,0 +1,1 @@
+"""Answer-quality evals: golden datasets, metrics (one module each), runs and reports."""

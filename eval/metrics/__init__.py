@@ -1,0 +1,1 @@
+"""One metric family per module; each function documents its steps."""

@@ -1,0 +1,135 @@
+"""Run the answer engine over a golden set: per-question results and a summary.
+
+For each question: the documents retrieved by hybrid search (distinct, in rank order, top 10) for the
+retrieval metrics, and the engine's answer for the answer, citation, refusal and safety metrics.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from eval.dataset import GoldenItem
+from eval.metrics.citations import citation_support, citation_validity
+from eval.metrics.facts import key_fact_recall
+from eval.metrics.retrieval import hit_at, mrr_at, ndcg_at, recall_at
+from kb_engine.engine import AnswerEngine
+
+Progress = Callable[[int, int], None]
+
+
+def run(
+    engine: AnswerEngine, items: list[GoldenItem], progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    results = []
+    for done, item in enumerate(items, start=1):
+        results.append(evaluate(engine, item))
+        if progress:
+            progress(done, len(items))
+    return results
+
+
+def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
+    as_of = item.as_of or date.today()
+    found = engine.retrieve(item.question, item.audience, item.history, as_of)
+    hits = engine.search(found.query, item.audience, top_k=50, as_of=as_of) if not found.vague else []
+    ranked = list(dict.fromkeys(h.doc_id for h in hits))[:10]
+    answer = engine.answer(item.question, item.audience, item.history, "chat", as_of)
+    gold = {g.doc_id for g in item.gold}
+    retrieved = hits + found.passages
+    leaked = [p.doc_id for p in retrieved if item.audience and p.audience not in (item.audience, "all")]
+    row: dict[str, Any] = {
+        "id": item.id,
+        "split": item.split,
+        "style": item.style,
+        "audience": item.audience,
+        "topic": item.topic,
+        "answerable": item.answerable,
+        "question": item.question,
+        "query": answer.query,
+        "action": answer.action,
+        "confidence": answer.confidence,
+        "answer": answer.answer,
+        "cited": [c.doc_id for c in answer.citations],
+        "ranked": ranked,
+        "gold": sorted(gold),
+        "timings_ms": answer.timings_ms,
+        "leaks": len(leaked),
+        "language_ok": _cyrillic_share(answer.answer) > 0.5,
+    }
+    if item.answerable:
+        row.update(
+            {
+                "hit@1": hit_at(ranked, gold, 1),
+                "hit@3": hit_at(ranked, gold, 3),
+                "hit@5": hit_at(ranked, gold, 5),
+                "hit@10": hit_at(ranked, gold, 10),
+                "mrr@10": mrr_at(ranked, gold),
+                "ndcg@10": ndcg_at(ranked, gold),
+                "recall@5": recall_at(ranked, gold, 5),
+                "key_fact_recall": key_fact_recall(answer.answer, item.key_facts)
+                if answer.action == "answer"
+                else 0.0,
+            }
+        )
+    row["citation_validity"] = citation_validity(answer, retrieved, item.audience, as_of)
+    row["citation_support"] = citation_support(answer)
+    return row
+
+
+def _cyrillic_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum("а" <= c.lower() <= "я" or c in "ёЁ" for c in letters) / len(letters) if letters else 0.0
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.fmean(present), 4) if present else None
+
+
+def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Means of every metric, refusal rates at ``threshold`` and the curve over thresholds."""
+    answerable = [r for r in results if r["answerable"]]
+    unanswerable = [r for r in results if not r["answerable"]]
+    summary: dict[str, Any] = {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "threshold": threshold,
+    }
+    for metric in ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@5", "key_fact_recall"):
+        summary[metric] = _mean(r.get(metric) for r in answerable)
+    summary["citation_validity"] = _mean(r["citation_validity"] for r in results)
+    summary["citation_support"] = _mean(r["citation_support"] for r in results)
+    summary["correct_handoff"] = _mean(float(r["action"] != "answer") for r in unanswerable)
+    summary["false_handoff"] = _mean(float(r["action"] != "answer") for r in answerable)
+    summary["audience_leaks"] = sum(r["leaks"] for r in results)
+    summary["language_ok"] = _mean(float(r["language_ok"]) for r in results)
+    for stage in ("retrieve", "draft", "total"):
+        times = sorted(r["timings_ms"].get(stage) for r in results if r["timings_ms"].get(stage) is not None)
+        if times:
+            summary[f"{stage}_p50_ms"] = round(statistics.median(times), 2)
+            summary[f"{stage}_p95_ms"] = round(times[int(0.95 * (len(times) - 1))], 2)
+    summary["refusal_curve"] = refusal_curve(results)
+    return summary
+
+
+def refusal_curve(results: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """For thresholds 0..1: coverage (answered share of answerable questions) and precision (answered
+    questions that are answerable), from each question's confidence; vague questions never answer."""
+    curve = []
+    for step in range(0, 21):
+        t = step / 20
+        answered = [r for r in results if r["action"] != "clarify" and r["confidence"] >= t]
+        answerable = [r for r in results if r["answerable"]]
+        good = [r for r in answered if r["answerable"]]
+        curve.append(
+            {
+                "threshold": t,
+                "coverage": round(len(good) / len(answerable), 4) if answerable else 0.0,
+                "precision": round(len(good) / len(answered), 4) if answered else 1.0,
+            }
+        )
+    return curve

@@ -204,7 +204,7 @@ class AnswerEngine:
             return
 
         draft_started = time.perf_counter()
-        asked = question if not history else found.query
+        asked = found.query  # normalised (layout, transliteration, slang) and condensed
         shown: list[str] = []
         draft: Draft | None
         if self.drafter.name == self.extractive.name:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from kb_engine.schema import Turn
-from kb_engine.text import _morph, terms, words
+from kb_engine.text import morph, terms, words
 
 # Slang and frequent misspellings of support questions → the word the articles use.
 _TYPOS = {
@@ -236,8 +236,8 @@ def _known_share(text: str) -> float:
     found = [w for w in words(text) if not w[0].isdigit()]
     if not found:
         return 0.0
-    morph = _morph()
-    known = sum(1 for w in found if ("а" <= w[0] <= "я" and morph.word_is_known(w)) or w in _LATIN_TERMS)
+    analyzer = morph()
+    known = sum(1 for w in found if ("а" <= w[0] <= "я" and analyzer.word_is_known(w)) or w in _LATIN_TERMS)
     return known / len(found)
 
 

@@ -124,7 +124,7 @@ def words(text: str) -> Iterator[str]:
 
 
 @lru_cache(maxsize=1)
-def _morph() -> Any:
+def morph() -> Any:
     import pymorphy3
 
     return pymorphy3.MorphAnalyzer(lang="ru")
@@ -137,7 +137,7 @@ def term_of(word: str) -> str | None:
         return word
     if not ("а" <= word[0] <= "я"):
         return word if len(word) > 1 else None  # Latin (FBO, QR, e-mail): kept as is
-    parse = _morph().parse(word)[0]
+    parse = morph().parse(word)[0]
     if parse.tag.POS in _FUNCTION_POS or "Apro" in parse.tag:
         return None
     lemma = parse.normal_form.replace("ё", "е")

@@ -36,7 +36,7 @@ def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
     found = engine.retrieve(item.question, item.audience, item.history, as_of)
     hits = engine.search(found.query, item.audience, top_k=50, as_of=as_of) if not found.vague else []
     ranked = list(dict.fromkeys(h.doc_id for h in hits))[:10]
-    answer = engine.answer(item.question, item.audience, item.history, "chat", as_of)
+    answer = engine.answer_from(found, item.question, "chat")
     gold = {g.doc_id for g in item.gold}
     retrieved = hits + found.passages
     leaked = [p.doc_id for p in retrieved if item.audience and p.audience not in (item.audience, "all")]

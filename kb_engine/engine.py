@@ -160,12 +160,11 @@ class AnswerEngine:
         categories: tuple[str, ...] = (),
         locale: str | None = None,
     ) -> Answer:
-        final: Answer | None = None
-        for event in self.answer_stream(question, audience, history, channel, as_of, categories, locale):
-            if isinstance(event, Answer):
-                final = event
-        assert final is not None
-        return final
+        return _final(self.answer_stream(question, audience, history, channel, as_of, categories, locale))
+
+    def answer_from(self, found: Retrieval, question: str, channel: Channel = "chat") -> Answer:
+        """An answer drafted from a retrieval already made (one retrieval, several drafts)."""
+        return _final(self.respond(found, question, channel))
 
     def answer_stream(
         self,
@@ -180,9 +179,20 @@ class AnswerEngine:
         """Pieces of the answer text as they are drafted (a ``Rewrite`` when what was shown must be
         replaced, e.g. an LLM fell back), then the complete ``Answer``."""
         started = time.perf_counter()
-        timings: dict[str, float] = {}
         found = self.retrieve(question, audience, history, as_of, categories, locale)
-        timings["retrieve"] = _ms(started)
+        yield from self.respond(found, question, channel, {"retrieve": _ms(started)}, started)
+
+    def respond(
+        self,
+        found: Retrieval,
+        question: str,
+        channel: Channel = "chat",
+        timings: dict[str, float] | None = None,
+        started: float | None = None,
+    ) -> Iterator[str | Rewrite | Answer]:
+        """Decide and draft from a retrieval: pieces of text, maybe a ``Rewrite``, then the ``Answer``."""
+        started = started if started is not None else time.perf_counter()
+        timings = dict(timings or {})
         base = {
             "id": f"ans_{uuid.uuid4().hex[:16]}",
             "question": question,
@@ -227,9 +237,10 @@ class AnswerEngine:
         timings["draft"] = _ms(draft_started)
         action: Literal["answer", "handoff"] = "answer" if draft.grounded else "handoff"
         cited: list[int]
+        renumbered = draft.grounded and draft.drafter == self.extractive.name
         if not draft.grounded:
             text, cited = HANDOFF_TEXT, []
-        elif draft.drafter == self.extractive.name:
+        elif renumbered:
             text, cited = _renumber(draft.text, draft.cited)
         else:  # an LLM's markers were streamed as they are: keep them
             text, cited = draft.text, list(draft.cited)
@@ -237,7 +248,7 @@ class AnswerEngine:
             yield from text_pieces(text)
         elif "".join(shown) != text:
             yield Rewrite(text)  # what was streamed is not the answer (a fallback): replace it
-        citations = [_citation(i if not shown else n, found.passages[n - 1]) for i, n in enumerate(cited, 1)]
+        citations = [_citation(i if renumbered else n, found.passages[n - 1]) for i, n in enumerate(cited, 1)]
         timings["total"] = _ms(started)
         yield Answer(
             **base,
@@ -249,6 +260,15 @@ class AnswerEngine:
             fallback_reason=draft.fallback_reason,
             timings_ms=timings,
         )
+
+
+def _final(events: Iterator[str | Rewrite | Answer]) -> Answer:
+    final: Answer | None = None
+    for event in events:
+        if isinstance(event, Answer):
+            final = event
+    assert final is not None
+    return final
 
 
 def _collapse(hits: list[Passage], docs: int, per_doc: int = 3) -> list[Passage]:

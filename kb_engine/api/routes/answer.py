@@ -68,7 +68,7 @@ def answer(
         counter.labels(result.action).inc()
 
     if not body.stream:
-        final = next(e for e in _exhaust(events) if isinstance(e, Answer))
+        final = [e for e in events if isinstance(e, Answer)][-1]
         finish(final)
         return final
 
@@ -89,10 +89,6 @@ def answer(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _exhaust(events: Iterator[str | Rewrite | Answer]) -> list[str | Rewrite | Answer]:
-    return list(events)
 
 
 def _event(name: str, data: object) -> str:

@@ -29,10 +29,10 @@ def suggest(
     question = customer[-1].content
     check_question(question, settings.max_question_chars)
     history = body.conversation[: body.conversation.index(customer[-1])]
-    short = engine.answer(question, body.audience, history, "chat", body.as_of)
+    found = engine.retrieve(question, body.audience, history, body.as_of)  # once, for every draft
+    short = engine.answer_from(found, question, "chat")
     store.log_answer(short, body.audience, "suggest")
     request.app.state.answers_total.labels(short.action).inc()
-    found = engine.retrieve(question, body.audience, history, body.as_of)
     articles = list(
         {
             p.doc_id: ArticleLink(doc_id=p.doc_id, title=p.title, url=p.url, source=p.source)
@@ -44,7 +44,7 @@ def suggest(
         joint = "\n\n" if short.answer[:1].isdigit() or short.answer.startswith("- ") else " "
         text = f"{AGENT_GREETING}{joint}{short.answer}\n\n{AGENT_CLOSING}"
         drafts.append(ReplyDraft(style="short", text=text, citations=short.citations))
-        detailed = engine.answer(question, body.audience, history, "email", body.as_of)
+        detailed = engine.answer_from(found, question, "email")
         if detailed.action == "answer" and short.answer not in detailed.answer:  # more than a re-wrap
             drafts.append(ReplyDraft(style="detailed", text=detailed.answer, citations=detailed.citations))
     return SuggestResponse(

@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import rss_mb  # noqa: E402
 from ingest.chunking import ChunkingParams, chunk_document  # noqa: E402
 from ingest.parse import parse  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
@@ -39,13 +40,6 @@ from kb_engine.embedding.e5 import E5Embedder  # noqa: E402
 from kb_engine.index.edge import EdgeIndex  # noqa: E402
 from kb_engine.runtime import open_runtime  # noqa: E402
 from kb_engine.schema import Chunk, DocMeta, IndexedChunk, SearchFilter, SparseVector  # noqa: E402
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cold_and_warm_ingest(workdir: Path) -> dict[str, float]:

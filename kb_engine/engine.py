@@ -6,12 +6,13 @@ expand short hits ─▶ answerability (confidence, clarify) ─▶ draft (LLM �
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -35,7 +36,6 @@ HANDOFF_TEXT = (
     "К сожалению, в справочном центре нет точного ответа на этот вопрос. Я передам его специалисту поддержки."
 )
 SHORT_HIT_CHARS = 350  # a hit shorter than this is read with its neighbours from the same section
-SIM_FLOOR, SIM_CEIL = 0.80, 0.92  # e5 cosines: unrelated text rarely scores above 0.85, answers above 0.88
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Retrieval:
     passages: list[Passage]
     confidence: float
     vague: bool
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 class AnswerEngine:
@@ -117,7 +118,9 @@ class AnswerEngine:
         if passages:  # the confidence reads the best chunk's closeness, wherever RRF put it
             best = max(p.similarity or 0.0 for p in passages)
             passages[0] = passages[0].model_copy(update={"similarity": best})
-        return Retrieval(query, passages, _confidence(query, passages), vague=False)
+        signals = answer_signals(query, passages)
+        confidence = answerability(signals, self.settings.answerability_weights)
+        return Retrieval(query, passages, confidence, vague=False, signals=signals)
 
     def _standalone(self, history: Sequence[Turn], question: str) -> str:
         """The question on its own: the LLM rewrites it when one is configured, else the rules do."""
@@ -287,22 +290,30 @@ def _collapse(hits: list[Passage], docs: int, per_doc: int = 3) -> list[Passage]
     return [p for doc_id in order for p in kept[doc_id]]
 
 
-def _confidence(query: str, passages: list[Passage]) -> float:
-    """Answerability in [0, 1]: how close the best passage is (dense) and how much of the question
-    the top passages cover (lemma terms). Both are needed: e5 finds *something* close for any
-    question, and words alone miss paraphrases."""
+def answer_signals(query: str, passages: list[Passage]) -> dict[str, float]:
+    """What answerability is read from: how close the best passage is (e5 cosine), how much of the
+    question the top passage covers (lemma terms of its title, section and text), and how much dense
+    and sparse search agree on it (its RRF score: highest when both rank it first)."""
     if not passages:
-        return 0.0
-    sim = max(p.similarity or 0.0 for p in passages[:1])
-    closeness = min(max((sim - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR), 0.0), 1.0)
+        return {"similarity": 0.0, "coverage": 0.0, "agreement": 0.0}
+    top = passages[0]
     wanted = set(content_terms(query))
-    if not wanted:
-        return closeness
-    seen: set[str] = set()
-    for p in passages[:3]:
-        seen.update(terms(" ".join((p.title, *p.section, p.text))))
-    coverage = len(wanted & seen) / len(wanted)
-    return round(0.55 * closeness + 0.45 * coverage, 4)
+    seen = set(terms(" ".join((top.title, *top.section, top.text))))
+    return {
+        "similarity": max(p.similarity or 0.0 for p in passages),
+        "coverage": len(wanted & seen) / len(wanted) if wanted else 1.0,
+        "agreement": top.score,
+    }
+
+
+def answerability(signals: dict[str, float], weights: dict[str, float]) -> float:
+    """Confidence in [0, 1] that the passages answer the question: a logistic model over the signals,
+    fitted on the golden set's dev split (``kb eval calibrate``). No one signal is enough: e5 finds
+    *something* close for any question, and words alone miss paraphrases."""
+    if not signals.get("similarity"):
+        return 0.0
+    z = weights.get("bias", 0.0) + sum(w * signals.get(name, 0.0) for name, w in weights.items())
+    return round(1 / (1 + math.exp(-max(min(z, 50.0), -50.0))), 4)
 
 
 def _renumber(text: str, cited: Sequence[int]) -> tuple[str, list[int]]:

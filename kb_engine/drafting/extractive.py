@@ -22,7 +22,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(A-ZА-ЯЁ0-9—-])")
 _STEP = re.compile(r"^\d{1,2}[.)]\s")
 _BULLET = re.compile(r"^[-•–]\s+")
 _HOW = re.compile(r"\b(как|каким образом|что нужно|что делать|оформить|порядок|шаги|инструкц)", re.IGNORECASE)
-_UNIT_LIMIT = {"chat": 3, "email": 6, "voice": 3}
+_UNIT_LIMIT = {"chat": 5, "email": 6, "voice": 3}
 _STEP_LIMIT = 8
 
 EMAIL_GREETING = "Здравствуйте!"
@@ -63,19 +63,17 @@ class ExtractiveDrafter:
         if not units:
             return []
         groups = _groups(units)
-        ranked = sorted(groups, key=lambda g: (-_group_score(g, query), g[0].passage, g[0].order))
+        bonus = _bonus(passages)
+        ranked = sorted(groups, key=lambda g: (-_group_score(g, query, bonus), g[0].passage, g[0].order))
         if _HOW.search(question):
             # "How do I…": the numbered steps of the best passage that has relevant steps, in order,
             # unless some other piece answers the question clearly better.
             first_docs = list(dict.fromkeys(p.doc_id for p in passages))[:3]
             allowed = [n for n, p in enumerate(passages, start=1) if p.doc_id in first_docs]
-            best_other = _group_score(ranked[0], query)
+            best_other = _group_score(ranked[0], query, bonus)
             for n in allowed:
                 steps = [u for u in units if u.passage == n and u.kind == "step"]
-                if (
-                    steps
-                    and max(_score(u, query) for u in steps) + _RANK_BONUS.get(n, 0) >= 0.75 * best_other
-                ):
+                if steps and max(_score(u, query) for u in steps) + bonus.get(n, 0) >= 0.75 * best_other:
                     lead = [
                         u
                         for u in units
@@ -89,10 +87,10 @@ class ExtractiveDrafter:
         ranked = [g for g in ranked if g[0].kind != "step"]
         chosen: list[_Unit] = []
         seen_text: set[str] = set()
-        top = _group_score(ranked[0], query) if ranked else 0.0
+        top = _group_score(ranked[0], query, bonus) if ranked else 0.0
         for group in ranked:
-            score = _group_score(group, query)
-            weak = score <= _RANK_BONUS.get(group[0].passage, 0) or score < 0.5 * top
+            score = _group_score(group, query, bonus)
+            weak = score <= bonus.get(group[0].passage, 0) or score < 0.5 * top
             if chosen and (len(chosen) >= limit or weak):
                 break
             fresh = [u for u in group if u.text not in seen_text]
@@ -104,7 +102,14 @@ class ExtractiveDrafter:
         return sorted(chosen, key=lambda u: (u.passage, u.order))
 
 
-_RANK_BONUS = {1: 0.15, 2: 0.1, 3: 0.05}
+_RANK_BONUS = {1: 0.6, 2: 0.3, 3: 0.15}
+
+
+def _bonus(passages: list[Passage]) -> dict[int, float]:
+    """The retriever's order is a prior: the best passages' sentences win ties of wording."""
+    return {n: _RANK_BONUS.get(n, 0.0) for n in range(1, len(passages) + 1)}
+
+
 _POINTER = re.compile(r"^(Подробнее|Полный список|Смотрите|См\.|Читайте|Об этом)", re.IGNORECASE)
 _TITLE = re.compile(r"^«[^»]+»\.?$")
 _WEAK_TERMS = {"самобранка"}  # names every document: says nothing about which one answers
@@ -138,7 +143,7 @@ def _score(unit: _Unit, query: frozenset[str]) -> float:
     return score
 
 
-def _group_score(group: list[_Unit], query: frozenset[str]) -> float:
+def _group_score(group: list[_Unit], query: frozenset[str], bonus: dict[int, float]) -> float:
     if group[0].kind == "row" and len(group) == 2:  # a row under its header: the row must match
         best = _score(group[1], query) + 0.5 * _score(group[0], query)
     elif len(group) > 1 and group[0].text.endswith(":"):  # a whole list: its lead or most of it must match
@@ -146,7 +151,7 @@ def _group_score(group: list[_Unit], query: frozenset[str]) -> float:
         best = max(_score(group[0], query), sum(items) / len(items))
     else:
         best = max(_score(u, query) for u in group)
-    return best + _RANK_BONUS.get(group[0].passage, 0)
+    return best + bonus.get(group[0].passage, 0)
 
 
 def _groups(units: list[_Unit]) -> list[list[_Unit]]:

@@ -7,17 +7,32 @@ retrieval metrics, and the engine's answer for the answer, citation, refusal and
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
 from eval.dataset import GoldenItem
 from eval.metrics.citations import citation_support, citation_validity
-from eval.metrics.facts import key_fact_recall
+from eval.metrics.facts import key_fact_recall, reference_overlap
 from eval.metrics.retrieval import hit_at, mrr_at, ndcg_at, recall_at
 from kb_engine.engine import AnswerEngine
+from kb_engine.tokens import count_tokens
 
 Progress = Callable[[int, int], None]
+
+
+ANSWERABLE_METRICS = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "hit@10",
+    "mrr@10",
+    "ndcg@10",
+    "recall@5",
+    "key_fact_recall",
+    "correctness",
+)
 
 
 def run(
@@ -33,10 +48,14 @@ def run(
 
 def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
     as_of = item.as_of or date.today()
+    started = time.perf_counter()
     found = engine.retrieve(item.question, item.audience, item.history, as_of)
+    retrieve_ms = round((time.perf_counter() - started) * 1000, 2)
     hits = engine.search(found.query, item.audience, top_k=50, as_of=as_of) if not found.vague else []
     ranked = list(dict.fromkeys(h.doc_id for h in hits))[:10]
     answer = engine.answer_from(found, item.question, "chat")
+    timings = {"retrieve": retrieve_ms, **answer.timings_ms}
+    timings["total"] = round(retrieve_ms + timings.get("draft", 0.0), 2)
     gold = {g.doc_id for g in item.gold}
     retrieved = hits + found.passages
     leaked = [p.doc_id for p in retrieved if item.audience and p.audience not in (item.audience, "all")]
@@ -56,7 +75,8 @@ def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
         "cited": [c.doc_id for c in answer.citations],
         "ranked": ranked,
         "gold": sorted(gold),
-        "timings_ms": answer.timings_ms,
+        "timings_ms": timings,
+        "tokens": count_tokens(answer.answer),
         "leaks": len(leaked),
         "language_ok": _cyrillic_share(answer.answer) > 0.5,
     }
@@ -71,6 +91,9 @@ def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
                 "ndcg@10": ndcg_at(ranked, gold),
                 "recall@5": recall_at(ranked, gold, 5),
                 "key_fact_recall": key_fact_recall(answer.answer, item.key_facts)
+                if answer.action == "answer"
+                else 0.0,
+                "correctness": reference_overlap(answer.answer, item.reference)
                 if answer.action == "answer"
                 else 0.0,
             }
@@ -100,7 +123,7 @@ def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         "unanswerable": len(unanswerable),
         "threshold": threshold,
     }
-    for metric in ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@5", "key_fact_recall"):
+    for metric in ANSWERABLE_METRICS:
         summary[metric] = _mean(r.get(metric) for r in answerable)
     summary["citation_validity"] = _mean(r["citation_validity"] for r in results)
     summary["citation_support"] = _mean(r["citation_support"] for r in results)
@@ -113,7 +136,26 @@ def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         if times:
             summary[f"{stage}_p50_ms"] = round(statistics.median(times), 2)
             summary[f"{stage}_p95_ms"] = round(times[int(0.95 * (len(times) - 1))], 2)
+    tokens = [r["tokens"] for r in results if r["action"] == "answer" and "tokens" in r]
+    if tokens:
+        summary["answer_tokens_mean"] = round(statistics.fmean(tokens), 1)
     summary["refusal_curve"] = refusal_curve(results)
+    return summary
+
+
+def summarise_splits(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """The summary over every question, with each split's own summary (held-out reported apart)."""
+    summary = summarise(results, threshold)
+    splits = sorted({r["split"] for r in results})
+    if len(splits) > 1:
+        summary["split_summaries"] = {
+            split: {
+                k: v
+                for k, v in summarise([r for r in results if r["split"] == split], threshold).items()
+                if k != "refusal_curve"
+            }
+            for split in splits
+        }
     return summary
 
 

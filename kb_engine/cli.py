@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -311,42 +311,131 @@ def eval_run(
     dataset: Annotated[
         Path | None, typer.Option(help="A golden JSONL file or folder (default: eval/datasets/golden).")
     ] = None,
-    split: Annotated[str | None, typer.Option(help="dev | heldout (default: both)")] = None,
+    split: Annotated[str | None, typer.Option(help="dev | heldout (default: both, reported apart)")] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: KB_DATA_DIR/eval/<time>).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    peers: Annotated[
+        bool,
+        typer.Option(help="Also run the peers (BM25 only, dense only, LlamaIndex) on the same questions."),
+    ] = False,
 ) -> None:
-    """Answer every question, score retrieval, answers, citations, refusals; write results and a summary."""
+    """Answer every question; score retrieval, answers, citations, refusals; write results.jsonl,
+    summary.json and report.html."""
     import time as _time
 
     from eval import dataset as ds
-    from eval.runner import run, summarise
+    from eval.report import goal_status, write
+    from eval.runner import run, summarise_splits
 
     settings = _settings()
+    peer_metrics: dict[str, Any] | None = None
     try:
         items = ds.load(dataset or ds.GOLDEN, split)[:limit]
         with _engine(settings) as engine, _progress(enabled=True) as progress:
             task = progress.add_task("evaluating", total=len(items))
             results = run(engine, items, lambda done, total: progress.update(task, completed=done))
+            if peers:
+                from eval.peers import default_peers, run_peers
+
+                retrievers = default_peers(engine, settings, [Path(p) for p in settings.ingest_paths])
+                task = progress.add_task("peers", total=len(items) * len(retrievers))
+                peer_metrics = run_peers(
+                    retrievers, items, lambda done, total: progress.update(task, completed=done, total=total)
+                )
     except KBError as exc:
         _fail(str(exc))
         return
-    summary = summarise(results, settings.answer_threshold)
+    summary = summarise_splits(results, settings.answer_threshold)
     target = out_dir or settings.data_dir / "eval" / _time.strftime("%Y%m%d-%H%M%S")
     target.mkdir(parents=True, exist_ok=True)
     with (target / "results.jsonl").open("w", encoding="utf-8") as fh:
         for row in results:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if peer_metrics is not None:
+        summary["peers"] = {
+            name: {k: v for k, v in m.items() if k != "per_question"} for name, m in peer_metrics.items()
+        }
     (target / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
-    table = Table(title=f"kb eval: {len(items)} questions", header_style="bold")
+    write(target / "report.html", summary, results, peers=peer_metrics, title=f"kb eval · {target.name}")
+    _print_summary(summary, goal_status(summary))
+    out.print(f"results, summary and report.html in {target}", highlight=False)
+
+
+def _print_summary(summary: dict[str, Any], goals: list[dict[str, Any]]) -> None:
+    splits = summary.get("split_summaries") or {}
+    table = Table(title=f"kb eval: {summary['questions']} questions", header_style="bold")
     table.add_column("metric")
-    table.add_column("value", justify="right")
+    table.add_column("all", justify="right")
+    for name in splits:
+        table.add_column(name, justify="right")
+    table.add_column("goal")
+    verdict = {g["metric"]: g for g in goals}
     for key, value in summary.items():
-        if key != "refusal_curve":
-            table.add_row(key, str(value))
+        if key in ("refusal_curve", "split_summaries", "peers"):
+            continue
+        goal = verdict.get(key)
+        mark = ""
+        if goal is not None:
+            mark = f"{goal['op']} {goal['goal']} " + ("[green]met[/]" if goal["met"] else "[red]missed[/]")
+        table.add_row(key, str(value), *(str(s.get(key, "")) for s in splits.values()), mark)
     out.print(table)
-    out.print(f"results and summary in {target}", highlight=False)
+    for name, metrics in (summary.get("peers") or {}).items():
+        out.print(
+            f"peer {name}: hit@5 {metrics.get('hit@5')} · mrr@10 {metrics.get('mrr@10')} · "
+            f"ndcg@10 {metrics.get('ndcg@10')}",
+            highlight=False,
+        )
+
+
+@eval_app.command("compare")
+def eval_compare(
+    base: Annotated[Path, typer.Argument(help="The baseline run folder (or its results.jsonl).")],
+    new: Annotated[Path, typer.Argument(help="The new run folder (or its results.jsonl).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Per-metric deltas with paired bootstrap 95% CIs and the questions that got worse.
+    Exit 1 on a significant regression (to gate CI), 2 on bad input."""
+    from eval.compare import main as compare_main
+
+    try:
+        code = compare_main(base, new, out, as_json=as_json)
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    raise typer.Exit(code)
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    run_dir: Annotated[
+        Path, typer.Argument(help="An eval run folder (its results.jsonl) over dev + heldout.")
+    ],
+    max_false_handoff: Annotated[
+        float, typer.Option(help="Budget of answerable questions handed off at the chosen threshold.")
+    ] = 0.05,
+) -> None:
+    """Fit the answerability model on the run's dev split; choose the threshold; score held-out."""
+    from eval.calibrate import fit
+    from eval.compare import load_run
+
+    try:
+        result = fit(load_run(run_dir), max_false_handoff)
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    out.print_json(
+        json.dumps(
+            {
+                "KB_ANSWERABILITY_WEIGHTS": result.weights,
+                "KB_ANSWER_THRESHOLD": result.threshold,
+                "dev": result.dev,
+                "heldout": result.heldout,
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 @app.command()

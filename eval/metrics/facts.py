@@ -1,4 +1,5 @@
-"""Key-fact recall: does the answer contain each fact a correct answer must contain?
+"""Key-fact recall: does the answer contain each fact a correct answer must contain? And how much
+of the reference answer it says (``reference_overlap``).
 
 Russian-aware matching, in order: (1) the fact's normalised text (case, ё/е, spaces, non-breaking
 spaces and thin spaces in numbers like «3 000») is a substring of the answer's; (2) otherwise every
@@ -31,3 +32,18 @@ def key_fact_recall(answer: str, facts: list[str]) -> float | None:
     if not facts:
         return None
     return sum(contains_fact(answer, f) for f in facts) / len(facts)
+
+
+def reference_overlap(answer: str, reference: str) -> float | None:
+    """Correctness against the reference answer, offline: F1 of the two texts' content terms
+    (lemmas, so word forms meet). Lexical, so it rewards the reference's wording; an LLM judge
+    reads meaning, this reads overlap."""
+    ref = set(terms(_flat(reference)))
+    if not ref:
+        return None
+    got = set(terms(_flat(answer)))
+    common = len(ref & got)
+    if not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(ref)
+    return round(2 * precision * recall / (precision + recall), 4)

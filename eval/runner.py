@@ -15,6 +15,7 @@ from typing import Any
 from eval.dataset import GoldenItem
 from eval.metrics.citations import citation_support, citation_validity
 from eval.metrics.facts import key_fact_recall, reference_overlap
+from eval.metrics.judge import LLMJudge
 from eval.metrics.retrieval import hit_at, mrr_at, ndcg_at, recall_at
 from kb_engine.engine import AnswerEngine
 from kb_engine.tokens import count_tokens
@@ -36,17 +37,20 @@ ANSWERABLE_METRICS = (
 
 
 def run(
-    engine: AnswerEngine, items: list[GoldenItem], progress: Progress | None = None
+    engine: AnswerEngine,
+    items: list[GoldenItem],
+    progress: Progress | None = None,
+    judge: LLMJudge | None = None,
 ) -> list[dict[str, Any]]:
     results = []
     for done, item in enumerate(items, start=1):
-        results.append(evaluate(engine, item))
+        results.append(evaluate(engine, item, judge))
         if progress:
             progress(done, len(items))
     return results
 
 
-def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
+def evaluate(engine: AnswerEngine, item: GoldenItem, judge: LLMJudge | None = None) -> dict[str, Any]:
     as_of = item.as_of or date.today()
     started = time.perf_counter()
     found = engine.retrieve(item.question, item.audience, item.history, as_of)
@@ -100,6 +104,8 @@ def evaluate(engine: AnswerEngine, item: GoldenItem) -> dict[str, Any]:
         )
     row["citation_validity"] = citation_validity(answer, retrieved, item.audience, as_of)
     row["citation_support"] = citation_support(answer)
+    if judge is not None:
+        row["judge_support"] = judge.support(answer)
     return row
 
 
@@ -127,6 +133,8 @@ def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         summary[metric] = _mean(r.get(metric) for r in answerable)
     summary["citation_validity"] = _mean(r["citation_validity"] for r in results)
     summary["citation_support"] = _mean(r["citation_support"] for r in results)
+    if any("judge_support" in r for r in results):
+        summary["judge_support"] = _mean(r.get("judge_support") for r in results)
     summary["correct_handoff"] = _mean(float(r["action"] != "answer") for r in unanswerable)
     summary["false_handoff"] = _mean(float(r["action"] != "answer") for r in answerable)
     summary["audience_leaks"] = sum(r["leaks"] for r in results)

@@ -320,6 +320,9 @@ def eval_run(
         bool,
         typer.Option(help="Also run the peers (BM25 only, dense only, LlamaIndex) on the same questions."),
     ] = False,
+    judge: Annotated[
+        bool, typer.Option(help="Also judge citation support with the LLM of KB_LLM_BASE_URL / KB_LLM_MODEL.")
+    ] = False,
 ) -> None:
     """Answer every question; score retrieval, answers, citations, refusals; write results.jsonl,
     summary.json and report.html."""
@@ -331,11 +334,21 @@ def eval_run(
 
     settings = _settings()
     peer_metrics: dict[str, Any] | None = None
+    llm_judge = None
+    if judge:
+        if not settings.llm_base_url:
+            _fail("--judge needs an LLM: set KB_LLM_BASE_URL (and KB_LLM_MODEL, KB_LLM_API_KEY)")
+        from eval.metrics.judge import LLMJudge
+
+        assert settings.llm_base_url is not None
+        llm_judge = LLMJudge(
+            settings.llm_base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s
+        )
     try:
         items = ds.load(dataset or ds.GOLDEN, split)[:limit]
         with _engine(settings) as engine, _progress(enabled=True) as progress:
             task = progress.add_task("evaluating", total=len(items))
-            results = run(engine, items, lambda done, total: progress.update(task, completed=done))
+            results = run(engine, items, lambda done, total: progress.update(task, completed=done), llm_judge)
             if peers:
                 from eval.peers import default_peers, run_peers
 
@@ -360,6 +373,8 @@ def eval_run(
     (target / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     write(target / "report.html", summary, results, peers=peer_metrics, title=f"kb eval · {target.name}")
     _print_summary(summary, goal_status(summary))
+    if llm_judge is not None and llm_judge.errors:
+        err.print(f"[yellow]the judge failed on {llm_judge.errors} answers (not scored)[/]", highlight=False)
     out.print(f"results, summary and report.html in {target}", highlight=False)
 
 

@@ -422,6 +422,47 @@ def eval_compare(
     raise typer.Exit(code)
 
 
+@eval_app.command("external")
+def eval_external(
+    kind: Annotated[str, typer.Argument(help="squad | beir")],
+    path: Annotated[
+        Path, typer.Argument(help="A SQuAD JSON file, or a BEIR folder (corpus, queries, qrels).")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: KB_DATA_DIR/eval/external-<time>).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    split: Annotated[str, typer.Option(help="BEIR qrels split.")] = "test",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where its own index lives (default: KB_DATA_DIR/external/<dataset>; kept for re-runs)."
+        ),
+    ] = None,
+) -> None:
+    """A dataset nobody here wrote, through the real engine: its passages are ingested into their own
+    index, its questions asked; gold-passage hit@k, citation of the gold passage, EM / F1 / span."""
+    import time as _time
+
+    from eval.external import main as external_main
+
+    if kind not in ("squad", "beir"):
+        _fail(f"kind must be squad or beir, got {kind!r}")
+    settings = _settings()
+    target = out_dir or settings.data_dir / "eval" / f"external-{_time.strftime('%Y%m%d-%H%M%S')}"
+    code = external_main(
+        "squad" if kind == "squad" else "beir",
+        path,
+        target,
+        limit,
+        out,
+        split=split,
+        data_dir=data_dir,
+        settings=settings,
+    )
+    raise typer.Exit(code)
+
+
 @eval_app.command("calibrate")
 def eval_calibrate(
     run_dir: Annotated[

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kb_engine.drafting.extractive import ExtractiveDrafter
+from kb_engine.drafting.extractive import ExtractiveDrafter, sentences
 from kb_engine.schema import Draft, Passage
 
 
@@ -114,3 +114,22 @@ def test_stream_pieces_add_up_to_the_draft() -> None:
     items = list(DRAFTER.stream("Как вернуть товар?", PASSAGES, "chat"))
     final = items[-1]
     assert isinstance(final, Draft) and "".join(str(i) for i in items[:-1]) == final.text and len(items) > 2
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "Никсон назначил Уильяма Э. Саймона главой. Это было давно.",
+            ["Никсон назначил Уильяма Э. Саймона главой.", "Это было давно."],
+        ),
+        ("Приходите на ул. Ленина, д. 5. Мы ждём.", ["Приходите на ул. Ленина, д. 5.", "Мы ждём."]),
+        (
+            "Он построен в 1900 г. В 2000 году перестроен.",
+            ["Он построен в 1900 г.", "В 2000 году перестроен."],
+        ),
+        ("Стоит 100 руб. Доставка бесплатна.", ["Стоит 100 руб.", "Доставка бесплатна."]),
+    ],
+)
+def test_sentences_are_not_cut_after_initials_and_abbreviations(line: str, expected: list[str]) -> None:
+    assert sentences(line) == expected

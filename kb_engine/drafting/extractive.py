@@ -19,6 +19,9 @@ from kb_engine.schema import Channel, Draft, Passage
 from kb_engine.text import terms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(A-ZА-ЯЁ0-9—-])")
+# A period after an initial («Уильяма Э. Саймона») or an abbreviation that never ends a sentence
+# («ул. Ленина», «д. 5», «см. раздел», «т. е.») is not the end of one.
+_NOT_AN_END = re.compile(r"(?:^|[\s(«\"])(?:[A-ZА-ЯЁ]|ул|д|им|см|стр|т\.\s?е)\.$")
 _STEP = re.compile(r"^\d{1,2}[.)]\s")
 _BULLET = re.compile(r"^[-•–]\s+")
 _HOW = re.compile(r"\b(как|каким образом|что нужно|что делать|оформить|порядок|шаги|инструкц)", re.IGNORECASE)
@@ -226,9 +229,22 @@ def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> li
         elif " | " in line:
             pieces = [(line, "row")]
         else:
-            pieces = [(s.strip(), "sentence") for s in _SENTENCE_END.split(line) if s.strip()]
+            pieces = [(s, "sentence") for s in sentences(line)]
         for piece, kind in pieces:
             out.append(_Unit(passage, len(out), piece, kind, _terms(piece), heading, line_no))
+    return out
+
+
+def sentences(line: str) -> list[str]:
+    """The sentences of a line of text, not cut after initials or common abbreviations."""
+    out: list[str] = []
+    for piece in (p.strip() for p in _SENTENCE_END.split(line)):
+        if not piece:
+            continue
+        if out and _NOT_AN_END.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
     return out
 
 

@@ -22,6 +22,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[«\"(A-ZА-ЯЁ0-9—-])")
 # A period after an initial («Уильяма Э. Саймона») or an abbreviation that never ends a sentence
 # («ул. Ленина», «д. 5», «см. раздел», «т. е.») is not the end of one.
 _NOT_AN_END = re.compile(r"(?:^|[\s(«\"])(?:[A-ZА-ЯЁ]|ул|д|им|см|стр|т\.\s?е)\.$")
+# «Сколько / когда / какой срок…» is answered by a number: a sentence with one matches one more term.
+_ASKS_NUMBER = re.compile(
+    r"\b(сколько|скока|когда|как долго|как быстро|во сколько|до какого|срок|стоимост|стоит|цена|сумм|процент"
+    r"|комисси|лимит|максимальн|минимальн)",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+_NUMBER = "#number"
 _STEP = re.compile(r"^\d{1,2}[.)]\s")
 _BULLET = re.compile(r"^[-•–]\s+")
 _HOW = re.compile(r"\b(как|каким образом|что нужно|что делать|оформить|порядок|шаги|инструкц)", re.IGNORECASE)
@@ -60,7 +68,7 @@ class ExtractiveDrafter:
         yield draft
 
     def _choose(self, question: str, passages: list[Passage], channel: Channel) -> list[_Unit]:
-        query = _terms(question)
+        query = _terms(question) | ({_NUMBER} if _ASKS_NUMBER.search(question) else frozenset())
         limit = _UNIT_LIMIT[channel]
         units = [u for n, p in enumerate(passages, start=1) for u in _units(n, p.text, _heading_terms(p))]
         if not units:
@@ -131,7 +139,10 @@ _LIST_KINDS = ("step", "bullet", "row")
 def _score(unit: _Unit, query: frozenset[str]) -> float:
     if not unit.terms:
         return 0.0
-    overlap = sum(0.3 if t in _WEAK_TERMS else 1.0 for t in unit.terms & query)
+    common = unit.terms & query
+    if common == {_NUMBER}:  # a number alone answers nothing: every row of a price list has one
+        common = frozenset()
+    overlap = sum(0.3 if t in _WEAK_TERMS else 1.0 for t in common)
     score = overlap / math.sqrt(len(unit.terms))
     if unit.heading:  # under a heading that names the question's subject
         score += 0.5 * len(unit.heading & query) / math.sqrt(len(unit.heading))
@@ -231,7 +242,8 @@ def _units(passage: int, text: str, heading: frozenset[str] = frozenset()) -> li
         else:
             pieces = [(s, "sentence") for s in sentences(line)]
         for piece, kind in pieces:
-            out.append(_Unit(passage, len(out), piece, kind, _terms(piece), heading, line_no))
+            found = _terms(piece) | ({_NUMBER} if _DIGIT.search(piece) else frozenset())
+            out.append(_Unit(passage, len(out), piece, kind, found, heading, line_no))
     return out
 
 

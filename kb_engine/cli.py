@@ -352,6 +352,7 @@ def eval_run(
             if peers:
                 from eval.peers import default_peers, run_peers
 
+                out.print("building the peers (LlamaIndex embeds its own chunks: minutes the first time)")
                 retrievers = default_peers(engine, settings, [Path(p) for p in settings.ingest_paths])
                 task = progress.add_task("peers", total=len(items) * len(retrievers))
                 peer_metrics = run_peers(

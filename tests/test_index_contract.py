@@ -13,10 +13,10 @@ from qdrant_client import QdrantClient
 
 from kb_engine.embedding.e5 import E5Embedder
 from kb_engine.errors import IndexLockedError, IndexSchemaError
-from kb_engine.index import Index
+from kb_engine.index import Index, QueryMode
 from kb_engine.index.edge import EdgeIndex
 from kb_engine.index.server import ServerIndex
-from kb_engine.schema import Chunk, DocMeta, IndexedChunk, SearchFilter
+from kb_engine.schema import Chunk, DocMeta, IndexedChunk, Passage, SearchFilter
 from kb_engine.sparse import LemmaBM25Encoder
 
 SPARSE = LemmaBM25Encoder()
@@ -50,6 +50,16 @@ DOCS = {
         "Курьер привезёт заказ в выбранный интервал и позвонит за 30–60 минут.",
     ),
 }
+# Shares the rare words of "когда перечислят деньги за проданные товары" but not its meaning.
+DECOY = {
+    "decoy-rhyme": (
+        "all",
+        "misc",
+        None,
+        None,
+        "Перечислить все деньги подряд — детская считалка про жадного купца.",
+    )
+}
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -65,8 +75,9 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
 
 def points(e5: E5Embedder, doc_ids: list[str] | None = None, suffix: str = "") -> list[IndexedChunk]:
     out = []
+    docs = DOCS | DECOY
     for doc_id in doc_ids or list(DOCS):
-        audience, category, valid_from, valid_until, text = DOCS[doc_id]
+        audience, category, valid_from, valid_until, text = docs[doc_id]
         text += suffix
         meta = DocMeta(
             doc_id=doc_id,
@@ -97,11 +108,21 @@ def points(e5: E5Embedder, doc_ids: list[str] | None = None, suffix: str = "") -
     return out
 
 
-def query(index: Index, e5: E5Embedder, text: str, **flt: object) -> list[str]:
-    hits = index.hybrid_query(
-        e5.embed_query(text).tolist(), SPARSE.encode_query(text), SearchFilter(**flt), limit=10, prefetch=20
-    )  # type: ignore[arg-type]
-    return [h.doc_id for h in hits]
+def query(index: Index, e5: E5Embedder, text: str, mode: QueryMode = "hybrid", **flt: object) -> list[str]:
+    return [h.doc_id for h in search(index, e5, text, mode, **flt)]
+
+
+def search(
+    index: Index, e5: E5Embedder, text: str, mode: QueryMode = "hybrid", **flt: object
+) -> list[Passage]:
+    return index.hybrid_query(
+        e5.embed_query(text).tolist(),
+        SPARSE.encode_query(text),
+        SearchFilter(**flt),  # type: ignore[arg-type]
+        limit=10,
+        prefetch=20,
+        mode=mode,
+    )
 
 
 def test_upsert_query_and_payload_round_trip(index: Index, e5: E5Embedder) -> None:
@@ -144,6 +165,65 @@ def test_category_filter_and_counts(index: Index, e5: E5Embedder) -> None:
     index.upsert("src", points(e5))
     assert set(query(index, e5, "возврат", categories=("returns",))) == {"returns-2026", "returns-2024"}
     assert index.count(SearchFilter(audience="seller")) == 3
+
+
+PAYOUT_QUESTION = "когда перечислят деньги за проданные товары"
+
+
+def test_one_side_queries_rank_by_their_own_side(index: Index, e5: E5Embedder) -> None:
+    """Dense alone ranks by meaning, sparse alone by shared rare words: on the same question they
+    disagree about what comes first, and hybrid keeps the answer near the top."""
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("src", points(e5, [*DOCS, *DECOY]))
+    dense = query(index, e5, PAYOUT_QUESTION, "dense")
+    sparse = query(index, e5, PAYOUT_QUESTION, "sparse")
+    assert dense[0] == "seller-payouts" and sparse[0] == "decoy-rhyme"
+    assert "seller-payouts" in query(index, e5, PAYOUT_QUESTION)[:2]
+    # Dense reads every point; sparse only those sharing a word with the question.
+    assert set(dense) == {*DOCS, *DECOY}
+    assert "buyer-courier" not in sparse and set(sparse) < set(dense)
+
+
+def test_dense_only_is_cosine_order_and_keeps_the_passage_shape(index: Index, e5: E5Embedder) -> None:
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("src", points(e5))
+    hits = search(index, e5, PAYOUT_QUESTION, "dense")
+    sims = [h.similarity or 0.0 for h in hits]
+    assert sims == sorted(sims, reverse=True)
+    assert all(abs(h.score - (h.similarity or 0.0)) < 1e-3 for h in hits)  # cosine is the score
+    top = hits[0]
+    assert (
+        top.section == ("Раздел",) and top.source == "seller-payouts.md" and top.category == "seller-finance"
+    )
+    for h in search(index, e5, PAYOUT_QUESTION, "sparse"):
+        assert h.similarity is not None and 0 < h.similarity <= 1.0001 and h.score > 0
+
+
+def test_fusion_ties_go_to_the_closer_passage_every_time(index: Index, e5: E5Embedder) -> None:
+    """Dense ranks the answer first and sparse the decoy: RRF scores them the same, and the answer
+    (the closer of the two) must come first on every call, not by the engine's whim."""
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("src", points(e5, ["seller-payouts", *DECOY]))
+    runs = [search(index, e5, "когда перечислят деньги продавцам") for _ in range(8)]
+    assert runs[0][0].score == runs[0][1].score  # the tie this is about
+    assert all([h.doc_id for h in hits] == ["seller-payouts", "decoy-rhyme"] for hits in runs)
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_one_side_queries_keep_the_filters(index: Index, e5: E5Embedder, mode: QueryMode) -> None:
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("src", points(e5))
+    assert "seller-payouts" in query(index, e5, "выплаты по средам", mode)
+    assert "seller-payouts" not in query(index, e5, "выплаты по средам", mode, audience="buyer")
+    returns = query(index, e5, "вернуть товар надлежащего качества", mode, as_of=date(2025, 1, 10))
+    assert "returns-2024" in returns and "returns-2026" not in returns
+
+
+def test_sparse_only_with_no_words_finds_nothing(index: Index, e5: E5Embedder) -> None:
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("src", points(e5))
+    assert query(index, e5, "???", "sparse") == []
+    assert query(index, e5, "???", "dense")  # the dense side always has neighbours
 
 
 def test_documents_state_and_deletes(index: Index, e5: E5Embedder) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -15,6 +15,10 @@ SPARSE = "sparse"
 # Payload fields with an index, and their kinds: what filters and sync look up.
 KEYWORD_FIELDS = ("audience", "category", "doc_id", "locale", "source_key", "doc_type")
 DATETIME_FIELDS = ("valid_from", "valid_until")
+
+# Which side of the index a query reads: both fused by RRF (what the engine uses), or one alone
+# (the peers the eval compares against).
+QueryMode = Literal["hybrid", "dense", "sparse"]
 
 
 class IndexInfo(BaseModel):
@@ -45,8 +49,18 @@ class Index(Protocol):
         ...
 
     def hybrid_query(
-        self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
-    ) -> list[Passage]: ...
+        self,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        flt: SearchFilter,
+        limit: int,
+        prefetch: int,
+        mode: QueryMode = "hybrid",
+    ) -> list[Passage]:
+        """The ``limit`` best chunks that pass ``flt``. ``hybrid``: RRF over the ``prefetch`` nearest
+        of each side; ``dense`` / ``sparse``: that side alone (``prefetch`` unused; an empty sparse
+        query finds nothing). Whatever the mode, ``similarity`` is the chunk's cosine to ``dense``."""
+        ...
 
     def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
         """Chunks by (doc id, position), one round trip (to read a hit with its neighbours).
@@ -115,6 +129,13 @@ def similarities(query: Sequence[float], vectors: list[Any]) -> list[float | Non
         for i, score in zip(present, scores.tolist(), strict=True):
             out[i] = float(score)
     return out
+
+
+def closer_first(passages: list[Passage]) -> list[Passage]:
+    """Equal scores ordered by dense closeness. RRF gives a chunk ranked (1, 2) and one ranked (2, 1)
+    the same score, and the engine returns such ties in no fixed order: the same question could get
+    a different first passage from one call to the next."""
+    return sorted(passages, key=lambda p: (-p.score, -(p.similarity or 0.0)))
 
 
 def by_document(keys: Sequence[tuple[str, int]]) -> dict[str, list[int]]:

@@ -24,9 +24,11 @@ from kb_engine.index.base import (
     KEYWORD_FIELDS,
     SPARSE,
     IndexInfo,
+    QueryMode,
     accumulate_state,
     as_of_bound,
     by_document,
+    closer_first,
     passage_from_payload,
     similarities,
     to_payload,
@@ -141,31 +143,40 @@ class EdgeIndex:
                 return states
 
     def hybrid_query(
-        self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
+        self,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        flt: SearchFilter,
+        limit: int,
+        prefetch: int,
+        mode: QueryMode = "hybrid",
     ) -> list[Passage]:
-        if self._shard is None:
+        if self._shard is None or (mode == "sparse" and not sparse.indices):
             return []
         qfilter = _filter(flt)
-        prefetches = [
-            qe.Prefetch(limit=prefetch, query=qe.Query.Nearest(list(dense), using=DENSE), filter=qfilter)
-        ]
-        if sparse.indices:
-            sparse_query = qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
-            prefetches.append(qe.Prefetch(limit=prefetch, query=sparse_query, filter=qfilter))
+        dense_query = qe.Query.Nearest(list(dense), using=DENSE)
+        sparse_query = qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE)
+        query: Any = dense_query if mode == "dense" else sparse_query  # Any: the stub omits Fusion.Rrf
+        prefetches: list[qe.Prefetch] | None = None
+        if mode == "hybrid":
+            prefetches = [qe.Prefetch(limit=prefetch, query=dense_query, filter=qfilter)]
+            if sparse.indices:
+                prefetches.append(qe.Prefetch(limit=prefetch, query=sparse_query, filter=qfilter))
+            query = qe.Fusion.Rrf(k=self.rrf_k)
         hits = self.shard.query(
             qe.QueryRequest(
                 limit=limit,
                 prefetches=prefetches,
-                query=qe.Fusion.Rrf(k=self.rrf_k),  # type: ignore[arg-type]  # the stub omits Rrf
+                query=query,
                 with_payload=True,
                 with_vector=[DENSE],
                 filter=qfilter,
             )
         )
         sims = similarities(dense, [h.vector for h in hits])
-        return [
-            passage_from_payload(h.id, h.score, h.payload or {}, s) for h, s in zip(hits, sims, strict=True)
-        ]
+        return closer_first(
+            [passage_from_payload(h.id, h.score, h.payload or {}, s) for h, s in zip(hits, sims, strict=True)]
+        )
 
     def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
         if self._shard is None or not keys:

@@ -19,9 +19,11 @@ from kb_engine.index.base import (
     KEYWORD_FIELDS,
     SPARSE,
     IndexInfo,
+    QueryMode,
     accumulate_state,
     as_of_bound,
     by_document,
+    closer_first,
     passage_from_payload,
     similarities,
     to_payload,
@@ -128,35 +130,46 @@ class ServerIndex:
                 return states
 
     def hybrid_query(
-        self, dense: Sequence[float], sparse: SparseVector, flt: SearchFilter, limit: int, prefetch: int
+        self,
+        dense: Sequence[float],
+        sparse: SparseVector,
+        flt: SearchFilter,
+        limit: int,
+        prefetch: int,
+        mode: QueryMode = "hybrid",
     ) -> list[Passage]:
-        if not self._exists:
+        if not self._exists or (mode == "sparse" and not sparse.indices):
             return []
         qfilter = _filter(flt)
-        prefetches = [models.Prefetch(query=list(dense), using=DENSE, limit=prefetch, filter=qfilter)]
-        if sparse.indices:
-            prefetches.append(
-                models.Prefetch(
-                    query=models.SparseVector(indices=sparse.indices, values=sparse.values),
-                    using=SPARSE,
-                    limit=prefetch,
-                    filter=qfilter,
-                )
-            )
+        query: Any = (
+            list(dense)
+            if mode == "dense"
+            else models.SparseVector(indices=sparse.indices, values=sparse.values)
+        )
+        using: str | None = DENSE if mode == "dense" else SPARSE
+        prefetches: list[models.Prefetch] | None = None
+        if mode == "hybrid":
+            prefetches = [models.Prefetch(query=list(dense), using=DENSE, limit=prefetch, filter=qfilter)]
+            if sparse.indices:
+                prefetches.append(models.Prefetch(query=query, using=SPARSE, limit=prefetch, filter=qfilter))
+            query, using = models.RrfQuery(rrf=models.Rrf(k=self.rrf_k)), None
         response = self.client.query_points(
             self.collection,
             prefetch=prefetches,
-            query=models.RrfQuery(rrf=models.Rrf(k=self.rrf_k)),
+            query=query,
+            using=using,
             query_filter=qfilter,
             limit=limit,
             with_payload=True,
             with_vectors=[DENSE],
         )
         sims = similarities(dense, [p.vector for p in response.points])
-        return [
-            passage_from_payload(p.id, p.score, p.payload or {}, s)
-            for p, s in zip(response.points, sims, strict=True)
-        ]
+        return closer_first(
+            [
+                passage_from_payload(p.id, p.score, p.payload or {}, s)
+                for p, s in zip(response.points, sims, strict=True)
+            ]
+        )
 
     def chunks(self, keys: Sequence[tuple[str, int]]) -> list[Passage]:
         if not self._exists or not keys:

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(
         20.0, gt=0, description="LLM request timeout; on timeout the extractive drafter answers."
     )
+    llm_breaker_failures: int = Field(
+        3, ge=1, description="After this many LLM failures in a row, stop calling it for a cool-down."
+    )
+    llm_breaker_cooldown_s: float = Field(
+        30.0,
+        gt=0,
+        description="Cool-down of the LLM circuit breaker: extractive answers meanwhile, then one try.",
+    )
     llm_context_tokens: int = Field(
         3000, ge=256, description="tiktoken budget for the passages given to the LLM."
     )

@@ -10,6 +10,7 @@ import pytest
 
 from kb_engine.config import Settings
 from kb_engine.drafting.base import number_passages
+from kb_engine.drafting.breaker import CircuitBreaker
 from kb_engine.drafting.llm import LLMDrafter
 from kb_engine.errors import ConfigError
 from kb_engine.schema import Channel, Draft, Passage, Turn
@@ -264,3 +265,57 @@ def test_from_settings(fake: FakeLLM) -> None:
     assert (drafter.model, drafter.timeout_s, drafter.context_tokens) == ("m", 3, 500)
     with pytest.raises(ConfigError, match="KB_LLM_BASE_URL"):
         LLMDrafter.from_settings(Settings(), _Fallback())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_dead_provider_is_skipped_until_its_cooldown_ends(
+    fake: FakeLLM, make_drafter: Callable[..., LLMDrafter]
+) -> None:
+    clock = Clock()
+    drafter = make_drafter(breaker=CircuitBreaker(failures=2, cooldown_s=30, clock=clock))
+    fake.push(Reply(status=503), Reply(status=503))
+    for _ in range(2):
+        assert (
+            drafter.draft(QUESTION, PASSAGES, "chat").fallback_reason
+            == "LLM error: HTTP 503; extractive answer"
+        )
+    # Open: no request reaches the provider, the extractive draft answers at once and says why.
+    draft = drafter.draft(QUESTION, PASSAGES, "chat")
+    streamed = list(drafter.stream(QUESTION, PASSAGES, "chat"))[-1]
+    assert len(fake.requests) == 2 and drafter.breaker.state == "open"
+    for result in (draft, streamed):
+        assert isinstance(result, Draft) and result.text == "FALLBACK [1]"
+        assert result.fallback_reason is not None and "circuit breaker" in result.fallback_reason
+    assert drafter.condense([Turn(role="user", content="где заказ")], "а когда привезут") is None
+    assert len(fake.requests) == 2
+    # After the cool-down one trial goes through; it fails, so the circuit opens again at once.
+    clock.now += 31
+    fake.push(Reply(status=500))
+    assert (
+        drafter.draft(QUESTION, PASSAGES, "chat").fallback_reason == "LLM error: HTTP 500; extractive answer"
+    )
+    assert drafter.breaker.state == "open" and len(fake.requests) == 3
+    # Next cool-down: the trial succeeds and the LLM answers again.
+    clock.now += 31
+    fake.push(Reply("Вернуть товар можно в течение 14 дней [1]."), Reply("Деньги вернутся [2]."))
+    assert drafter.draft(QUESTION, PASSAGES, "chat").drafter == "llm"
+    assert drafter.breaker.state == "closed"
+    assert drafter.draft(QUESTION, PASSAGES, "chat").drafter == "llm"
+
+
+def test_breaker_lets_one_trial_through_when_half_open() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown_s=10, clock=clock)
+    breaker.failed()
+    assert not breaker.allow()
+    clock.now += 10
+    assert breaker.allow() and not breaker.allow()  # one trial in flight, the rest wait
+    breaker.succeeded()
+    assert breaker.allow() and breaker.allow()

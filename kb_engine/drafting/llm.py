@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from kb_engine.drafting.base import Drafter, number_passages
+from kb_engine.drafting.breaker import CircuitBreaker
 from kb_engine.drafting.citations import validate_citations
 from kb_engine.errors import ConfigError
 from kb_engine.schema import Channel, Draft, Passage, Turn
@@ -112,6 +113,7 @@ class LLMDrafter:
         *,
         fallback: Drafter,
         tokenizer: str = "cl100k_base",
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if timeout_s <= 0:
             raise ConfigError(f"LLM timeout must be positive, got {timeout_s}")
@@ -127,6 +129,7 @@ class LLMDrafter:
         self.temperature = temperature
         self.fallback = fallback
         self.tokenizer = tokenizer
+        self.breaker = breaker or CircuitBreaker()
         encoding(tokenizer)  # an unknown tokenizer fails here, not on the first question
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "none", timeout=timeout_s, max_retries=0
@@ -146,6 +149,7 @@ class LLMDrafter:
             temperature=settings.llm_temperature,
             fallback=fallback,
             tokenizer=settings.tokenizer,
+            breaker=CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown_s),
         )
 
     def close(self) -> None:
@@ -185,17 +189,25 @@ class LLMDrafter:
         given = self.pack(passages)
         if not given:
             return self._fallback_draft(question, passages, channel, "no passages to answer from")
+        if not self.breaker.allow():
+            return self._fallback_draft(question, passages, channel, self._circuit_open())
         try:
             response = self._client.chat.completions.create(**self._request(question, given, channel))
             text = response.choices[0].message.content if response.choices else None
-            return self._finish(text or "", len(given))
+            final = self._finish(text or "", len(given))
         except (openai.OpenAIError, _EmptyAnswer) as exc:
+            self.breaker.failed()
             return self._fallback_draft(question, passages, channel, _reason(exc, self.timeout_s))
+        self.breaker.succeeded()
+        return final
 
     def stream(self, question: str, passages: list[Passage], channel: Channel) -> Iterator[str | Draft]:
         given = self.pack(passages)
         if not given:
             yield from self._fallback_stream(question, passages, channel, "no passages to answer from")
+            return
+        if not self.breaker.allow():
+            yield from self._fallback_stream(question, passages, channel, self._circuit_open())
             return
         pieces: list[str] = []
         try:
@@ -209,13 +221,21 @@ class LLMDrafter:
                         yield delta
             final = self._finish("".join(pieces), len(given))
         except (openai.OpenAIError, _EmptyAnswer) as exc:
+            self.breaker.failed()
             reason = _reason(exc, self.timeout_s)
             if not pieces:
                 yield from self._fallback_stream(question, passages, channel, reason)
             else:  # the consumer replaces what it showed with this
                 yield self._fallback_draft(question, passages, channel, reason)
             return
+        self.breaker.succeeded()
         yield final
+
+    def _circuit_open(self) -> str:
+        return (
+            f"LLM skipped: {self.breaker.failures} failures in a row, "
+            f"next try in {self.breaker.retry_in():.0f} s (circuit breaker)"
+        )
 
     def _request(self, question: str, given: list[Passage], channel: Channel) -> dict[str, Any]:
         return {
@@ -258,6 +278,8 @@ class LLMDrafter:
         lines.append(f"Клиент (последнее сообщение): {question.strip()}")
         user = "<conversation>\n" + _as_data("\n".join(lines)) + "\n</conversation>"
         timeout_s = min(self.timeout_s, self.condense_timeout_s)
+        if not self.breaker.allow():
+            return None
         try:
             response = self._client.chat.completions.create(
                 model=self.model,
@@ -267,8 +289,10 @@ class LLMDrafter:
                 timeout=timeout_s,
             )
         except openai.OpenAIError as exc:
+            self.breaker.failed()
             log.warning("LLM condense (model %s) failed: %s", self.model, _reason(exc, timeout_s))
             return None
+        self.breaker.succeeded()
         text = (response.choices[0].message.content or "") if response.choices else ""
         first_line = next((line for line in text.splitlines() if line.strip()), "")
         query = re.sub(r"^(запрос|query)\s*:\s*", "", first_line.strip(), flags=re.I).strip(" \"'«»")

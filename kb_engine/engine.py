@@ -144,7 +144,9 @@ class AnswerEngine:
                 out.append(p)
                 continue
             neighbours = [found.get((p.doc_id, p.position - 1)), p, found.get((p.doc_id, p.position + 1))]
-            around = [c for c in neighbours if c is not None and c.section == p.section]
+            around = [
+                c for c in neighbours if c is not None and c.section == p.section and c.version == p.version
+            ]
             if len(around) <= 1:
                 out.append(p)
                 continue
@@ -285,8 +287,11 @@ def _collapse(hits: list[Passage], docs: int, per_doc: int = 3) -> list[Passage]
                 continue
             order.append(hit.doc_id)
             kept[hit.doc_id] = []
-        if len(kept[hit.doc_id]) < per_doc:
-            kept[hit.doc_id].append(hit)
+        # While a document is being replaced, its old and new chunks are both searchable: an answer
+        # reads the version of the document's best hit only, never half of each.
+        same = kept[hit.doc_id]
+        if len(same) < per_doc and (not same or hit.version == same[0].version):
+            same.append(hit)
     return [p for doc_id in order for p in kept[doc_id]]
 
 

@@ -112,6 +112,11 @@ class Passage(BaseModel):
     valid_from: date | None = None
     valid_until: date | None = None
     similarity: float | None = Field(None, description="Cosine of the query and the chunk (dense).")
+    version: str | None = Field(
+        None,
+        description="The document version (content hash) the chunk belongs to: while a document is "
+        "being replaced both versions are in the index, and one answer never mixes them.",
+    )
 
 
 class SearchFilter(BaseModel):

@@ -13,6 +13,7 @@ import pytest
 
 from kb_engine.config import Settings
 from kb_engine.embedding.e5 import E5Embedder
+from kb_engine.engine import AnswerEngine
 from kb_engine.runtime import Runtime
 from kb_engine.schema import SearchFilter
 from tests.conftest import ROOT, article, ingest, make_runtime, write
@@ -106,6 +107,40 @@ def test_interrupted_write_converges(
     assert all(state.is_complete() for state, _ in states.values())
     hits = runtime.index.count(SearchFilter(doc_ids=("a0",)))
     assert hits == states["a0"][0].points
+
+
+def test_answers_during_an_update_read_one_version_of_each_document(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the upsert of a document's new chunks and the delete of its old ones both are
+    searchable: an answer must read one version of each document, never half of each."""
+
+    def edition(name: str) -> str:  # every chunk differs between the two editions
+        return "\n\n".join(
+            f"## Раздел {k}\n\n{name} редакция, раздел {k}. " + BODY.replace("## Как оформить\n\n", "")
+            for k in range(6)
+        )
+
+    write(tmp_path / "kb/buyers/a0.md", article("a0", "Возврат", edition("Старая")))
+    ingest(runtime, tmp_path / "kb")
+    write(tmp_path / "kb/buyers/a0.md", article("a0", "Возврат", edition("Новая")))
+
+    def stop(ids: object) -> None:
+        raise KeyboardInterrupt  # both versions stay in the index, as in the middle of an update
+
+    monkeypatch.setattr(runtime.index, "delete_points", stop)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(runtime, tmp_path / "kb")
+    monkeypatch.undo()
+    hits = AnswerEngine(runtime.settings, runtime.index, runtime.embedder, runtime.sparse).search(
+        "вернуть товар в течение 14 дней", top_k=20
+    )
+    assert len({h.version for h in hits if h.doc_id == "a0"}) == 2  # the window this test is about
+    found = AnswerEngine(runtime.settings, runtime.index, runtime.embedder, runtime.sparse).retrieve(
+        "вернуть товар в течение 14 дней"
+    )
+    versions = {p.version for p in found.passages if p.doc_id == "a0"}
+    assert len(versions) == 1 and len([p for p in found.passages if p.doc_id == "a0"]) >= 2
 
 
 def test_killed_process_leaves_a_consistent_index(tmp_path: Path, e5: E5Embedder) -> None:

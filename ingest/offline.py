@@ -32,8 +32,7 @@ def sentence_pipeline() -> Any:
 
 @dataclass(frozen=True)
 class Partitioners:
-    md: Any
-    html: Any
+    html: Any  # Markdown too: ``ingest.parse`` converts it first, as ``partition_md`` would
     docx: Any
     text: Any
 
@@ -48,7 +47,6 @@ def partitioners() -> Partitioners:
     tokenize._get_nlp = sentence_pipeline
     from unstructured.partition.docx import partition_docx
     from unstructured.partition.html import partition_html
-    from unstructured.partition.md import partition_md
     from unstructured.partition.text import partition_text
 
-    return Partitioners(md=partition_md, html=partition_html, docx=partition_docx, text=partition_text)
+    return Partitioners(html=partition_html, docx=partition_docx, text=partition_text)

@@ -18,7 +18,15 @@ import frontmatter
 import yaml
 from pydantic import ValidationError
 
-from ingest.encoding import decode
+from ingest.encoding import check_text, decode
+from ingest.guards import (
+    UnsafeDocument,
+    check_doc_id,
+    check_docx,
+    check_html_depth,
+    parse_seconds,
+    time_limit,
+)
 from ingest.offline import partitioners
 from ingest.sources import RawDocument
 from kb_engine.errors import CorruptDocument, EmptyDocument
@@ -54,7 +62,14 @@ class Element:
 
 
 def parse(raw: RawDocument, default_locale: str = "ru") -> ParsedDocument:
-    meta, elements = _elements(raw)
+    """One document, within the time ``ingest.guards.parse_seconds`` allows for its size."""
+    if raw.fmt != "pdf":
+        partitioners()  # the first call imports unstructured: not the document's time
+    size = len(raw.data) + len((raw.text or "").encode())
+    try:
+        meta, elements = time_limit(parse_seconds(size), lambda: _elements(raw))
+    except RecursionError as exc:  # Python-Markdown recurses once per level of nested lists
+        raise UnsafeDocument("the document is nested too deeply to parse (lists or quotes?)") from exc
     doc_meta = _doc_meta(raw, meta, elements, default_locale)
     sections = _sections(elements, doc_meta.title)
     if not any(s.blocks for s in sections):
@@ -70,12 +85,13 @@ def _elements(raw: RawDocument) -> tuple[dict[str, Any], list[Element]]:
         return meta, pdf_elements(raw.data)
     parts = partitioners()
     if raw.fmt == "docx":
+        check_docx(raw.data)
         try:
             els = parts.docx(file=io.BytesIO(raw.data), languages=["rus"])
         except Exception as exc:  # python-docx raises many kinds for a broken archive
             raise CorruptDocument(f"not a readable DOCX file ({type(exc).__name__})") from exc
         return meta, [e for e in map(_from_unstructured, els) if e]
-    text = raw.text if raw.text is not None else decode(raw.data)
+    text = check_text(raw.text) if raw.text is not None else decode(raw.data)
     if raw.fmt == "html":
         head_meta, body = _html_meta(text)
         meta = {**head_meta, **meta}
@@ -90,13 +106,25 @@ def _elements(raw: RawDocument) -> tuple[dict[str, Any], list[Element]]:
         text = post.content
     if not text.strip():
         raise EmptyDocument("the document has no text")
-    els = (
-        parts.md(text=text, languages=["rus"])
-        if raw.fmt == "md"
-        else parts.text(text=text, languages=["rus"])
-    )
+    els = _markdown(text) if raw.fmt == "md" else parts.text(text=text, languages=["rus"])
     ordered = _ordered_items_md(text)
     return meta, [e for e in (_from_unstructured(x, ordered) for x in els) if e]
+
+
+def _markdown(text: str) -> list[Any]:
+    """What unstructured's ``partition_md`` does, with a look at the HTML in between: libxml2
+    drops everything past 256 levels of nesting, and a Markdown file can nest quotes that deep."""
+    import markdown
+    from lxml import html as lxml_html
+
+    html = markdown.markdown(text, extensions=_MARKDOWN_EXTENSIONS)
+    parser = lxml_html.HTMLParser()
+    lxml_html.document_fromstring(f"<html><body>{html}</body></html>", parser=parser)
+    check_html_depth(parser.error_log)
+    return list(partitioners().html(text=html, languages=["rus"]))
+
+
+_MARKDOWN_EXTENSIONS = ["tables", "fenced_code"]  # partition_md's own defaults
 
 
 def _from_unstructured(el: Any, ordered_md: set[str] | None = None) -> Element | None:
@@ -145,10 +173,12 @@ def _html_meta(text: str) -> tuple[dict[str, Any], str]:
     from lxml import etree
     from lxml import html as lxml_html
 
+    parser = lxml_html.HTMLParser()
     try:
-        tree = lxml_html.document_fromstring(text)
+        tree = lxml_html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise CorruptDocument(f"not a readable HTML document: {exc}") from exc
+    check_html_depth(parser.error_log)
     meta: dict[str, Any] = {}
     for node in tree.iter("meta"):
         name, content = node.get("name"), node.get("content")
@@ -196,7 +226,7 @@ def _doc_meta(raw: RawDocument, meta: dict[str, Any], elements: list[Element], l
     title = meta.get("title") or next((e.text for e in elements if e.kind == "title"), None)
     try:
         return DocMeta(
-            doc_id=str(meta.get("id") or fallback_id),
+            doc_id=check_doc_id(meta["id"]) if meta.get("id") else fallback_id,
             source=raw.source,
             title=str(title or PurePosixPath(source_path).stem),
             audience=meta.get("audience") or "all",

@@ -3,6 +3,9 @@
 unstructured's PDF partitioner needs its ``[pdf]`` extra (a CUDA torch build, about 7 GB); its
 "fast" strategy is pdfminer underneath, so we use pdfminer directly and recover the structure
 that policy documents have: a title, bold numbered sections, and numbered clauses.
+
+A PDF is bounded three ways: pages (``MAX_PAGES``), bytes its streams decode to
+(``ingest.pdf_decode``), and time (``ingest.guards.time_limit``, around all parsing).
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kb_engine.errors import CorruptDocument, EmptyDocument
+from ingest.guards import UnsafeDocument
+from ingest.pdf_decode import DecodeLimitExceeded, decode_budget
+from kb_engine.errors import CorruptDocument, DocumentTooLarge, EmptyDocument
 
+MAX_PAGES = 1000
 _CLAUSE = re.compile(r"^(\d+\.)+\d*\s|^\d+\)\s|^[-•–]\s")
 _MARGIN = 0.06  # top and bottom share of a page where running headers and page numbers live
 
@@ -36,7 +42,10 @@ def pdf_elements(data: bytes) -> list:  # list[ingest.parse.Element]
     from ingest.parse import Element
 
     try:
-        lines = list(_lines(extract_pages(io.BytesIO(data))))
+        with decode_budget():
+            lines = list(_lines(extract_pages(io.BytesIO(data), maxpages=MAX_PAGES + 1)))
+    except DecodeLimitExceeded as exc:
+        raise UnsafeDocument(f"the PDF's {exc}: decompression bomb?") from exc
     except (PDFSyntaxError, PSException, ValueError, TypeError, KeyError) as exc:
         raise CorruptDocument(f"not a readable PDF file ({type(exc).__name__}: {exc})") from exc
     if not lines:
@@ -81,6 +90,8 @@ def _lines(pages: Any) -> Any:
     from pdfminer.layout import LTChar, LTTextContainer, LTTextLine
 
     for number, page in enumerate(pages):
+        if number == MAX_PAGES:
+            raise DocumentTooLarge(f"the PDF has more than {MAX_PAGES} pages: split it")
         height = page.height or 1
         for box in page:
             if not isinstance(box, LTTextContainer):

@@ -34,7 +34,8 @@ from kb_engine.sparse import SparseEncoder
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"  # bump when parsing or chunking changes output for the same input
+# Bump when parsing or chunking changes output for the same input (2: hostile-input checks).
+PIPELINE_VERSION = "2"
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -198,6 +199,12 @@ class Ingestor:
         except DocumentError as exc:
             failed_sources.add(raw.source.split("#", 1)[0])
             report.failed.append(Failure(raw.source, exc.reason, str(exc)))
+            return None
+        except Exception as exc:  # a parser's own bug on odd input must not end the whole run
+            log.warning("parsing %s failed unexpectedly", raw.source, exc_info=True)
+            failed_sources.add(raw.source.split("#", 1)[0])
+            message = f"the parser failed ({type(exc).__name__}: {exc}); please report this file"
+            report.failed.append(Failure(raw.source, "error", message))
             return None
         return chunks
 

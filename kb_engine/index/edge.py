@@ -287,7 +287,7 @@ def _acquire_lock(path: Path) -> TextIO:
         handle.close()
         raise IndexLockedError(
             f"index at {path.parent} is locked by another process ({holder}): stop it, "
-            "or run with another KB_DATA_DIR; to ingest while serving, use the server's admin API"
+            "or run with another KB_DATA_DIR; to ingest while serving, POST /v1/admin/ingest (admin key)"
         ) from None
     handle.seek(0)
     handle.truncate()

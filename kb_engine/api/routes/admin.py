@@ -20,7 +20,8 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb_engine.api.deps import AdminRole
-from kb_engine.api.routes.answer import ERRORS
+from kb_engine.api.errors import ERRORS
+from kb_engine.api.models import ErrorResponse
 
 router = APIRouter(tags=["admin"])
 log = logging.getLogger(__name__)
@@ -60,7 +61,16 @@ def _jobs(request: Request) -> _Jobs:
     return jobs
 
 
-@router.post("/v1/admin/ingest", response_model=IngestJob, status_code=202, responses=ERRORS)
+@router.post(
+    "/v1/admin/ingest",
+    response_model=IngestJob,
+    status_code=202,
+    responses={
+        **ERRORS,
+        409: {"model": ErrorResponse, "description": "An ingestion is already running."},
+        501: {"model": ErrorResponse, "description": "The server was started without ingestion."},
+    },
+)
 def start_ingest(body: IngestRequest, request: Request, _: AdminRole) -> IngestJob:
     runner: IngestRunner | None = getattr(request.app.state, "ingest_runner", None)
     if runner is None:
@@ -98,7 +108,11 @@ def start_ingest(body: IngestRequest, request: Request, _: AdminRole) -> IngestJ
     return job
 
 
-@router.get("/v1/admin/ingest/{job_id}", response_model=IngestJob, responses=ERRORS)
+@router.get(
+    "/v1/admin/ingest/{job_id}",
+    response_model=IngestJob,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No such job."}},
+)
 def ingest_status(job_id: str, request: Request, _: AdminRole) -> IngestJob:
     job = _jobs(request).jobs.get(job_id)
     if job is None:

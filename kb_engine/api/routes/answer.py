@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 
 from kb_engine.api.deps import BotRole, EngineDep, SettingsDep, StoreDep
-from kb_engine.api.models import AnswerRequest, ErrorResponse
+from kb_engine.api.errors import ERRORS, internal_error, request_id_of
+from kb_engine.api.models import AnswerRequest
 from kb_engine.engine import Rewrite
 from kb_engine.schema import Answer
 
 router = APIRouter(tags=["answers"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse},
-    403: {"model": ErrorResponse},
-    422: {"model": ErrorResponse},
-}
+log = logging.getLogger(__name__)
 
 
 def check_question(text: str, limit: int) -> None:
@@ -39,7 +37,8 @@ def check_question(text: str, limit: int) -> None:
             "content": {"text/event-stream": {}},
             "description": "The answer, or with `stream: true` a stream of "
             "events: `delta` (text), `replace` (the text shown so far is to be replaced, e.g. after an LLM "
-            "fallback), `citations`, `done` (the whole answer).",
+            "fallback), `citations`, `done` (the whole answer); or, if it fails midway, `error` (with a "
+            "request id).",
         },
     },
 )
@@ -73,16 +72,20 @@ def answer(
         return final
 
     def sse() -> Iterator[str]:
-        for event in events:
-            if isinstance(event, Answer):
-                finish(event)
-                citations = [c.model_dump(mode="json") for c in event.citations]
-                yield _event("citations", citations)
-                yield _event("done", event.model_dump(mode="json"))
-            elif isinstance(event, Rewrite):
-                yield _event("replace", {"text": event.text})
-            else:
-                yield _event("delta", {"text": event})
+        try:
+            for event in events:
+                if isinstance(event, Answer):
+                    finish(event)
+                    citations = [c.model_dump(mode="json") for c in event.citations]
+                    yield _event("citations", citations)
+                    yield _event("done", event.model_dump(mode="json"))
+                elif isinstance(event, Rewrite):
+                    yield _event("replace", {"text": event.text})
+                else:
+                    yield _event("delta", {"text": event})
+        except Exception:  # the 200 is sent: the failure becomes the last event, not a cut connection
+            log.exception("request %s: the answer stream failed", request_id_of(request))
+            yield _event("error", internal_error(request_id_of(request)))
 
     return StreamingResponse(
         sse(),

@@ -8,6 +8,7 @@ and, structured, in the extra fields ``citations`` and ``kb``.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -17,12 +18,15 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb_engine.api.deps import BotRole, EngineDep, SettingsDep, StoreDep
-from kb_engine.api.routes.answer import ERRORS, check_question
+from kb_engine.api.errors import ERRORS, internal_error, request_id_of
+from kb_engine.api.models import Flag
+from kb_engine.api.routes.answer import check_question
 from kb_engine.drafting.base import text_pieces
 from kb_engine.schema import Answer, Channel, Turn
 from kb_engine.tokens import count_tokens
 
 router = APIRouter(tags=["openai-compatible"])
+log = logging.getLogger(__name__)
 MODEL = "kb-engine"
 
 
@@ -46,12 +50,22 @@ class ChatRequest(BaseModel):
 
     model: str = MODEL
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: Flag = False
     audience: Literal["buyer", "seller"] | None = None
     channel: Channel = "chat"
 
 
-@router.post("/v1/chat/completions", responses=ERRORS)
+@router.post(
+    "/v1/chat/completions",
+    responses={
+        **ERRORS,
+        200: {
+            "content": {"application/json": {}, "text/event-stream": {}},
+            "description": "A `chat.completion`, or with `stream: true` `chat.completion.chunk` events "
+            "ending in `data: [DONE]`; citations in the extra fields `citations` and `kb`.",
+        },
+    },
+)
 def chat_completions(
     body: ChatRequest, engine: EngineDep, store: StoreDep, settings: SettingsDep, _: BotRole, request: Request
 ) -> Any:
@@ -121,16 +135,21 @@ def chat_completions(
         # An OpenAI stream cannot take text back: with an LLM drafter (which may fall back after
         # streaming), the answer is sent once it is checked; the extractive one streams as drafted.
         live = engine.drafter.name == engine.extractive.name
-        source = events if live else iter([e for e in events if isinstance(e, Answer)])
-        for event in source:
-            if isinstance(event, Answer):
-                if not live:
-                    for piece in text_pieces(event.answer):
-                        yield chunk({"content": piece})
-                yield chunk({"content": footnotes(event)}, None)
-                yield chunk({}, "stop", **finish(event))
-            elif isinstance(event, str):
-                yield chunk({"content": event})
+        try:
+            source = events if live else iter([e for e in events if isinstance(e, Answer)])
+            for event in source:
+                if isinstance(event, Answer):
+                    if not live:
+                        for piece in text_pieces(event.answer):
+                            yield chunk({"content": piece})
+                    yield chunk({"content": footnotes(event)}, None)
+                    yield chunk({}, "stop", **finish(event))
+                elif isinstance(event, str):
+                    yield chunk({"content": event})
+        except Exception:  # as OpenAI does: an error object, which its SDKs raise as an APIError
+            log.exception("request %s: the chat stream failed", request_id_of(request))
+            yield f"data: {json.dumps({'error': internal_error(request_id_of(request))})}\n\n"
+            return
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(chunks(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -5,13 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from kb_engine.api.deps import BotRole, StoreDep
-from kb_engine.api.models import FeedbackRequest, FeedbackResponse
-from kb_engine.api.routes.answer import ERRORS
+from kb_engine.api.errors import ERRORS
+from kb_engine.api.models import ErrorResponse, FeedbackRequest, FeedbackResponse
 
 router = APIRouter(tags=["feedback"])
 
 
-@router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, responses=ERRORS)
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackResponse,
+    status_code=201,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No answer with that id."}},
+)
 def feedback(body: FeedbackRequest, store: StoreDep, _: BotRole) -> FeedbackResponse:
     if not store.has_answer(body.answer_id):
         raise HTTPException(404, f"no answer with id {body.answer_id!r}: use the id of a /v1/answer response")

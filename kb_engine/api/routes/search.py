@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kb_engine.api.deps import BotRole, EngineDep, SettingsDep
+from kb_engine.api.deps import AgentRole, EngineDep, SettingsDep
+from kb_engine.api.errors import ERRORS
 from kb_engine.api.models import SearchHit, SearchRequest, SearchResponse
-from kb_engine.api.routes.answer import ERRORS, check_question
+from kb_engine.api.routes.answer import check_question
 
 router = APIRouter(tags=["search"])
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
-def search(body: SearchRequest, engine: EngineDep, settings: SettingsDep, _: BotRole) -> SearchResponse:
+def search(body: SearchRequest, engine: EngineDep, settings: SettingsDep, _: AgentRole) -> SearchResponse:
     check_question(body.query, settings.max_question_chars)
     passages = engine.search(
         body.query, body.audience, body.top_k, body.as_of, tuple(body.categories), body.locale

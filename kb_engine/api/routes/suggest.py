@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from kb_engine.api.deps import AgentRole, EngineDep, SettingsDep, StoreDep
+from kb_engine.api.errors import ERRORS
 from kb_engine.api.models import ArticleLink, ReplyDraft, SuggestRequest, SuggestResponse
-from kb_engine.api.routes.answer import ERRORS, check_question
+from kb_engine.api.routes.answer import check_question
 
 router = APIRouter(tags=["agents"])
 

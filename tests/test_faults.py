@@ -190,3 +190,25 @@ def test_an_unfinished_index_create_is_redone(tmp_path: Path) -> None:
         assert index.count() == 0 and (tmp_path / "index/kb-index.json").exists()
     finally:
         index.close()
+
+
+@pytest.mark.skipif(
+    not Path("/usr/bin/unshare").exists() or not _can_mount(), reason="needs unshare -m + mount"
+)
+def test_a_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    corpus(tmp_path / "kb", 1)
+    data = tmp_path / "ro"
+    (data / "var").mkdir(parents=True)
+    script = f"""
+mount --bind {data} {data} && mount -o remount,bind,ro {data} || exit 99
+KB_DATA_DIR={data}/var {sys.executable} -m kb_engine.cli ingest {tmp_path / "kb"}
+"""
+    run = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert (
+        "Read-only file system" in run.stderr
+        and "KB_DATA_DIR" in run.stderr
+        and "Traceback" not in run.stderr
+    )

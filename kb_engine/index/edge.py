@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 import qdrant_edge as qe
 
-from kb_engine.errors import IndexLockedError, IndexSchemaError, StorageFullError
+from kb_engine.errors import IndexLockedError, IndexSchemaError, KBIndexError, StorageFullError
 from kb_engine.index.base import (
     DATETIME_FIELDS,
     DENSE,
@@ -48,8 +48,14 @@ class EdgeIndex:
         self.path = Path(path)
         self.rrf_k = rrf_k
         self.min_free_mb = min_free_mb
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_file: TextIO | None = _acquire_lock(self.path / _LOCK)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock_file: TextIO | None = _acquire_lock(self.path / _LOCK)
+        except OSError as exc:  # read-only file system, no permission, not a directory…
+            raise KBIndexError(
+                f"cannot use {self.path}: {exc.strerror or exc}; KB_DATA_DIR must be a writable directory "
+                "(the embedded index locks and writes it, even to search)"
+            ) from None
         self._shard: qe.EdgeShard | None = None
         self._meta: dict[str, Any] = {}
         meta_path = self.path / _META

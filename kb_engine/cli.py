@@ -297,7 +297,11 @@ def serve(
 
     try:
         application = create_app(settings, runtime, ingest_runner)
-        uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+        # Keep-alive longer than HTTP clients' pools keep idle connections (httpx: 5 s, uvicorn's own
+        # default): otherwise the server may close a connection just as a client reuses it.
+        uvicorn.run(
+            application, host=host, port=port, log_level=settings.log_level.lower(), timeout_keep_alive=75
+        )
     finally:
         runtime.close()
 
@@ -549,6 +553,9 @@ def main() -> None:
     except ValueError:
         level = "WARNING"  # the command itself reports the invalid setting
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from kb_engine.redact import install_log_redaction
+
+    install_log_redaction()  # every record, uvicorn's access log included: no personal data in logs
     try:
         app()
     except KeyboardInterrupt:

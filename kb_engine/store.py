@@ -1,4 +1,8 @@
-"""The answer log and feedback, in SQLite under KB_DATA_DIR (kb.sqlite)."""
+"""The answer log and feedback, in SQLite under KB_DATA_DIR (kb.sqlite).
+
+What customers and agents typed is stored redacted (`kb_engine.redact`): the question, the searched
+query, the answer text (it may quote the question) and the feedback's reason and edited reply.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kb_engine.redact import redact
 from kb_engine.schema import Answer
 
 _SCHEMA = """
@@ -27,11 +32,23 @@ class RecordStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: no fsync per answer logged
+        # WAL + NORMAL: no fsync per answer logged. The connection is in autocommit mode
+        # (isolation_level=None), so each write is committed, i.e. in the WAL file, when execute()
+        # returns: it survives the process being killed (the OS has it); only a power loss or an OS
+        # crash may lose the last answers logged, never corrupt the database. Checked with kill -9
+        # (tests/test_redact.py::test_logged_answer_survives_a_killed_process).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
     def log_answer(self, answer: Answer, audience: str | None, channel: str) -> None:
+        answer = answer.model_copy(
+            update={
+                "question": redact(answer.question),
+                "query": redact(answer.query),
+                "answer": redact(answer.answer),
+            }
+        )
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -56,6 +73,8 @@ class RecordStore:
         return row is not None
 
     def add_feedback(self, answer_id: str, rating: str, reason: str | None, edited_reply: str | None) -> int:
+        reason = redact(reason) if reason else reason
+        edited_reply = redact(edited_reply) if edited_reply else edited_reply
         with self._lock:
             cur = self._db.execute(
                 "INSERT INTO feedback (answer_id, created, rating, reason, edited_reply) VALUES (?,?,?,?,?)",

@@ -19,6 +19,7 @@ from kb_engine.api.routes.admin import IngestRunner
 from kb_engine.config import Settings
 from kb_engine.drafting.factory import make_drafter
 from kb_engine.engine import AnswerEngine
+from kb_engine.redact import install_log_redaction
 from kb_engine.runtime import Runtime, open_runtime
 from kb_engine.store import RecordStore
 
@@ -33,6 +34,7 @@ def create_app(
     """The API over ``runtime`` (opened from settings at start-up when not given). ``ingest_runner``
     enables `POST /v1/admin/ingest`: the CLI passes the ingestors in, the core never imports them.
     ``clock`` drives the rate limits (tests pass a fake one)."""
+    install_log_redaction()  # however the app is served (kb serve, uvicorn --factory, gunicorn)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

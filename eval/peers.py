@@ -29,7 +29,7 @@ from llama_index.core.retrievers import BaseRetriever
 from pydantic import PrivateAttr
 
 from eval.dataset import GoldenItem
-from eval.metrics.retrieval import hit_at, mrr_at, ndcg_at, recall_at
+from eval.metrics.retrieval import retrieval_scores
 from ingest.parse import ParsedDocument, parse
 from ingest.sources import FailedFile, Source
 from kb_engine.config import Settings
@@ -245,22 +245,10 @@ def run_peers(
             started = time.perf_counter()
             ranked = retriever.ranked(question, item.audience, as_of)
             latencies[name].append((time.perf_counter() - started) * 1000)
-            per_question[name][item.id] = scores(ranked, gold)
+            per_question[name][item.id] = retrieval_scores(ranked, gold)
         if progress:
             progress(done, len(answerable))
     return {name: _summary(per_question[name], latencies[name]) for name in retrievers}
-
-
-def scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float]:
-    return {
-        "hit@1": hit_at(ranked, gold, 1),
-        "hit@3": hit_at(ranked, gold, 3),
-        "hit@5": hit_at(ranked, gold, 5),
-        "hit@10": hit_at(ranked, gold, 10),
-        "mrr@10": mrr_at(ranked, gold),
-        "ndcg@10": ndcg_at(ranked, gold),
-        "recall@5": recall_at(ranked, gold, 5),
-    }
 
 
 def _summary(per_question: dict[str, dict[str, float]], latencies: list[float]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from eval.dataset import GoldenItem
 from eval.metrics.citations import citation_support, citation_validity
 from eval.metrics.facts import key_fact_recall, reference_overlap
 from eval.metrics.judge import LLMJudge
-from eval.metrics.retrieval import hit_at, mrr_at, ndcg_at, recall_at
+from eval.metrics.retrieval import retrieval_scores
 from kb_engine.engine import AnswerEngine
 from kb_engine.tokens import count_tokens
 
@@ -87,13 +87,7 @@ def evaluate(engine: AnswerEngine, item: GoldenItem, judge: LLMJudge | None = No
     if item.answerable:
         row.update(
             {
-                "hit@1": hit_at(ranked, gold, 1),
-                "hit@3": hit_at(ranked, gold, 3),
-                "hit@5": hit_at(ranked, gold, 5),
-                "hit@10": hit_at(ranked, gold, 10),
-                "mrr@10": mrr_at(ranked, gold),
-                "ndcg@10": ndcg_at(ranked, gold),
-                "recall@5": recall_at(ranked, gold, 5),
+                **retrieval_scores(ranked, gold),
                 "key_fact_recall": key_fact_recall(answer.answer, item.key_facts)
                 if answer.action == "answer"
                 else 0.0,

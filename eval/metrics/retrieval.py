@@ -30,3 +30,16 @@ def ndcg_at(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
 
 def recall_at(ranked: Sequence[str], gold: set[str], k: int) -> float:
     return len(gold & set(ranked[:k])) / len(gold) if gold else 0.0
+
+
+def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float]:
+    """Every retrieval metric of one question, by name (the names the summaries and reports use)."""
+    return {
+        "hit@1": hit_at(ranked, gold, 1),
+        "hit@3": hit_at(ranked, gold, 3),
+        "hit@5": hit_at(ranked, gold, 5),
+        "hit@10": hit_at(ranked, gold, 10),
+        "mrr@10": mrr_at(ranked, gold),
+        "ndcg@10": ndcg_at(ranked, gold),
+        "recall@5": recall_at(ranked, gold, 5),
+    }

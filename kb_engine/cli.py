@@ -468,6 +468,48 @@ def eval_external(
     raise typer.Exit(code)
 
 
+@eval_app.command("add-from-feedback")
+def eval_add_from_feedback(
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Candidates file (default: eval/datasets/candidates/feedback-<date>.jsonl)."
+        ),
+    ] = None,
+    since_days: Annotated[int | None, typer.Option(help="Only answers of the last N days.")] = None,
+) -> None:
+    """Answers rated down or rewritten by agents → golden-set candidates for the content team to review
+    (cited documents as gold, the agent's rewrite as reference; key facts left to write)."""
+    import time as _time
+
+    from eval import candidates as cand
+    from kb_engine.store import RecordStore
+
+    settings = _settings()
+    db = settings.data_dir / "kb.sqlite"
+    if not db.exists():
+        _fail(f"no answer log at {db}: serve some answers first (`kb serve`), or set KB_DATA_DIR")
+    store = RecordStore(db)
+    try:
+        since = _time.time() - since_days * 86400 if since_days else None
+        cases = store.feedback_cases(since)
+        items = cand.candidates(cases, cand.golden_questions())
+        if not items:
+            out.print(f"{len(cases)} rated-down or rewritten answers, none new to the golden set")
+            return
+        target = cand.write(items, out_path or cand.default_out())
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        store.close()
+    out.print(
+        f"{len(items)} candidates from {len(cases)} rated-down or rewritten answers in {target}: check the "
+        "gold documents, write key facts, then move the file into eval/datasets/golden/",
+        highlight=False,
+    )
+
+
 @eval_app.command("calibrate")
 def eval_calibrate(
     run_dir: Annotated[

@@ -90,6 +90,36 @@ class RecordStore:
             ).fetchall()
         return [{"rating": r, "reason": why, "edited_reply": e} for r, why, e in rows]
 
+    def feedback_cases(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Answers rated down or rewritten by an agent (their latest feedback), oldest first: what the
+        content team reviews as golden-set candidates."""
+        with self._lock:
+            rows = self._db.execute(
+                """
+                SELECT a.id, a.created, a.question, a.audience, a.action, a.topic, a.body,
+                       f.rating, f.reason, f.edited_reply
+                FROM feedback f JOIN answers a ON a.id = f.answer_id
+                WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY answer_id)
+                  AND (f.rating = 'down' OR f.edited_reply IS NOT NULL) AND a.created >= ?
+                ORDER BY a.created
+                """,
+                (since or 0.0,),
+            ).fetchall()
+        keys = ("answer_id", "created", "question", "audience", "action", "topic", "body")
+        out = []
+        for *answer, rating, reason, edited in rows:
+            case = dict(zip(keys, answer, strict=True))
+            body = Answer.model_validate_json(case.pop("body"))
+            case.update(
+                answer=body.answer,
+                cited=list(dict.fromkeys(c.doc_id for c in body.citations)),
+                rating=rating,
+                reason=reason,
+                edited_reply=edited,
+            )
+            out.append(case)
+        return out
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         description="Logistic model of answerability over the signals similarity, coverage, agreement "
         "(+ bias); fitted for the default e5 model by `kb eval calibrate`. Refit when you change models.",
     )
+    curated_threshold: float = Field(
+        0.94,
+        ge=0,
+        le=1,
+        description="A question at least this close (e5 cosine) to a pinned one gets its curated answer.",
+    )
     answer_passages: int = Field(4, ge=1, le=20, description="Passages (documents) given to the drafter.")
     llm_base_url: str | None = Field(
         None,

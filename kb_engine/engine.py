@@ -17,6 +17,7 @@ from datetime import date
 from typing import Literal
 
 from kb_engine.config import Settings
+from kb_engine.curated import CuratedAnswer, CuratedMatcher
 from kb_engine.drafting.base import Drafter, text_pieces
 from kb_engine.drafting.extractive import ExtractiveDrafter
 from kb_engine.embedding import Embedder
@@ -52,6 +53,7 @@ class Retrieval:
     confidence: float
     vague: bool
     signals: dict[str, float] = field(default_factory=dict)
+    curated: tuple[CuratedAnswer, float] | None = None  # a pinned answer to serve instead of drafting
 
 
 class AnswerEngine:
@@ -69,6 +71,7 @@ class AnswerEngine:
         self.sparse = sparse
         self.extractive = ExtractiveDrafter()
         self.drafter: Drafter = drafter or self.extractive
+        self.curated = CuratedMatcher(embedder)
 
     # --- retrieval ---
     def search(
@@ -120,7 +123,20 @@ class AnswerEngine:
             passages[0] = passages[0].model_copy(update={"similarity": best})
         signals = answer_signals(query, passages)
         confidence = answerability(signals, self.settings.answerability_weights)
-        return Retrieval(query, passages, confidence, vague=False, signals=signals)
+        curated = self._curated(query, audience)
+        return Retrieval(query, passages, confidence, vague=False, signals=signals, curated=curated)
+
+    def _curated(self, query: str, audience: AudienceArg) -> tuple[CuratedAnswer, float] | None:
+        """The pinned answer closest to the query, if close enough and all it cites is still indexed."""
+        if not len(self.curated):
+            return None
+        found = self.curated.match(query, audience, self.settings.curated_threshold)
+        if found is None:
+            return None
+        docs = {c.doc_id for c in found[0].citations}
+        if not all(self.index.count(SearchFilter(doc_ids=(d,), as_of=date.today())) for d in docs):
+            return None  # a cited document was deleted or has expired: draft afresh
+        return found
 
     def _standalone(self, history: Sequence[Turn], question: str) -> str:
         """The question on its own: the LLM rewrites it when one is configured, else the rules do."""
@@ -204,6 +220,20 @@ class AnswerEngine:
             "query": found.query,
             "confidence": round(found.confidence, 3),
         }
+        if found.curated is not None:
+            item, similarity = found.curated
+            yield from text_pieces(item.answer)
+            timings["total"] = _ms(started)
+            yield Answer(
+                **{**base, "confidence": round(similarity, 3)},
+                answer=item.answer,
+                action="answer",
+                topic=_topic(item.citations, found.passages),
+                citations=item.citations,
+                drafter="curated",
+                timings_ms=timings,
+            )
+            return
         if found.vague or found.confidence < self.settings.answer_threshold or not found.passages:
             text = CLARIFY_TEXT if found.vague else HANDOFF_TEXT
             yield text

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kb_engine.curated import CuratedAnswer
 from kb_engine.redact import redact
 from kb_engine.schema import Answer
 
@@ -20,6 +21,7 @@ CREATE TABLE IF NOT EXISTS answers (
     id TEXT PRIMARY KEY, created REAL, question TEXT, query TEXT, audience TEXT, channel TEXT,
     action TEXT, confidence REAL, topic TEXT, drafter TEXT, body TEXT
 );
+CREATE TABLE IF NOT EXISTS curated (id TEXT PRIMARY KEY, created REAL, body TEXT);
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT, answer_id TEXT REFERENCES answers(id), created REAL,
     rating TEXT, reason TEXT, edited_reply TEXT
@@ -119,6 +121,23 @@ class RecordStore:
             )
             out.append(case)
         return out
+
+    # --- curated answers (written by the content team: not redacted) ---
+    def add_curated(self, item: CuratedAnswer) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO curated VALUES (?,?,?)",
+                (item.id, item.created, item.model_dump_json()),
+            )
+
+    def curated(self) -> list[CuratedAnswer]:
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM curated ORDER BY created").fetchall()
+        return [CuratedAnswer.model_validate_json(body) for (body,) in rows]
+
+    def delete_curated(self, curated_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM curated WHERE id = ?", (curated_id,)).rowcount > 0
 
     def close(self) -> None:
         with self._lock:

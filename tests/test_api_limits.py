@@ -55,6 +55,9 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/ingest"): "admin",
     ("GET", "/v1/admin/ingest/{job_id}"): "admin",
     ("GET", "/metrics"): "admin",
+    ("POST", "/v1/admin/curated"): "admin",
+    ("GET", "/v1/admin/curated"): "admin",
+    ("DELETE", "/v1/admin/curated/{curated_id}"): "admin",
 }
 QUESTION = "Сколько дней заказ хранится в пункте выдачи?"
 BODIES: dict[str, dict[str, Any]] = {
@@ -63,6 +66,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/suggest": {"conversation": [{"role": "user", "content": QUESTION}]},
     "/v1/search": {"query": QUESTION, "top_k": 1},
     "/v1/admin/ingest": {"paths": [str(KNOWLEDGE)]},
+    # A question no other test asks: the pin lives in the session's answer store.
+    "/v1/admin/curated": {
+        "question": "проверка ролей: закреплённый ответ номер 000",
+        "answer": "Заказ хранится в пункте выдачи 7 дней [1].",
+        "citations": ["buyer-delivery-storage"],
+    },
 }
 
 
@@ -89,6 +98,11 @@ def call(client: TestClient, method: str, path: str, key: str | None, ids: dict[
         body = {"answer_id": ids["answer_id"], "rating": "up"}
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     url = path.replace("{job_id}", ids["job_id"])
+    if "{curated_id}" in path:  # each call deletes a pin of its own
+        pinned = client.post(
+            "/v1/admin/curated", json=BODIES["/v1/admin/curated"], headers={"X-API-Key": "admin-key"}
+        )
+        url = path.replace("{curated_id}", pinned.json()["id"])
     response = client.request(method, url, json=body if method == "POST" else None, headers=headers)
     if path == "/v1/admin/ingest" and response.status_code == 202:
         wait_for_job(client, response.json()["id"], headers)

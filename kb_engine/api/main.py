@@ -44,6 +44,7 @@ def create_app(
         engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
         engine.retrieve("прогрев: сроки доставки заказа")  # page-ins and caches, not the first user
         app.state.store = RecordStore(settings.data_dir / "kb.sqlite")
+        engine.curated.load(app.state.store.curated())
         app.state.engine = engine
         try:
             yield
@@ -71,9 +72,9 @@ def create_app(
     app.add_middleware(ErrorBoundary)
     _install_metrics(app)
 
-    from kb_engine.api.routes import admin, answer, chat, feedback, health, search, suggest
+    from kb_engine.api.routes import admin, answer, chat, curated, feedback, health, search, suggest
 
-    for module in (answer, search, suggest, feedback, chat, admin, health):
+    for module in (answer, search, suggest, feedback, chat, admin, curated, health):
         app.include_router(module.router)
     _check_access_rules(app)
     _document_question_limit(app, settings.max_question_chars)

@@ -541,6 +541,22 @@ def eval_calibrate(
     )
 
 
+@app.command("demo-traffic")
+def demo_traffic(
+    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8080",
+    n: Annotated[int, typer.Option(help="Requests to send.")] = 300,
+    seed: Annotated[int, typer.Option(help="The same seed sends the same requests.")] = 0,
+    api_key: Annotated[
+        str | None, typer.Option(help="An agent (or admin) key, when the service has keys.")
+    ] = None,
+) -> None:
+    """Send a few hundred realistic questions (some the help centre does not cover) and feedback
+    through the API, so the analytics have something to show. Exit 1 if any request failed."""
+    from kb_engine.demo_traffic import main as demo_main
+
+    raise typer.Exit(demo_main(url, n=n, seed=seed, api_key=api_key, console=out))
+
+
 @app.command()
 def info() -> None:
     """Show where the index is and what it holds."""

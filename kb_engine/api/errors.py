@@ -19,7 +19,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from kb_engine.api.models import ErrorResponse
 from kb_engine.errors import KBError
@@ -86,9 +88,21 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("kb.request_id", ""))  # set by middleware.ErrorBoundary
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at this path (GET and POST of one path are two routes)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):  # flattens included routers
+        match, _ = context.route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods.update(context.methods or ())
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)  # Starlette's: the router's 404 and 405 are JSON too
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 405:  # Starlette lists the first matching route's methods only
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed(request))}
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's body reader
             return error_response(422, f"the request body is not UTF-8 JSON: {exc.__cause__}", "invalid_json")
         extra: dict[str, Any] = {"details": exc.details} if isinstance(exc, APIError) and exc.details else {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from rich.table import Table
 from eval.importers import ExternalDataset, ExternalQuestion, load_beir, load_squad, slugify, write_corpus
 from eval.metrics.retrieval import hit_at, mrr_at
 from eval.metrics.squad import exact_match, span_contained, token_f1
+from eval.stats import mean
 from ingest.pipeline import Ingestor
 from ingest.pipeline import Progress as IngestProgress
 from kb_engine.config import Settings
@@ -156,11 +157,6 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def _mean(values: Iterable[float | bool | None]) -> float | None:
-    present = [float(v) for v in values if v is not None]
-    return round(statistics.fmean(present), 4) if present else None
-
-
 def summarise(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     answerable = [r for r in rows if r["answerable"]]
     spanned = [r for r in answerable if "span_contained" in r]
@@ -173,16 +169,16 @@ def summarise(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
         "threshold": threshold,
     }
     for metric in ("hit@1", "hit@5", "hit@10", "mrr@10", "cites_gold"):
-        summary[metric] = _mean(r.get(metric) for r in answerable)
+        summary[metric] = mean(r.get(metric) for r in answerable)
     for metric in ("exact_match", "f1", "span_contained"):
-        summary[metric] = _mean(r[metric] for r in spanned)
-    summary["span_contained_answered"] = _mean(r["span_contained"] for r in answered)
-    summary["f1_answered"] = _mean(r["f1"] for r in answered)
-    summary["span_in_passages"] = _mean(r["span_in_passages"] for r in spanned)
-    summary["span_in_top_doc"] = _mean(r["span_in_top_doc"] for r in spanned)
-    summary["span_forced"] = _mean(r["span_forced"] for r in spanned)
-    summary["handoff_rate"] = _mean(r["action"] != "answer" for r in answerable)
-    summary["correct_handoff"] = _mean(r["action"] != "answer" for r in unanswerable)
+        summary[metric] = mean(r[metric] for r in spanned)
+    summary["span_contained_answered"] = mean(r["span_contained"] for r in answered)
+    summary["f1_answered"] = mean(r["f1"] for r in answered)
+    summary["span_in_passages"] = mean(r["span_in_passages"] for r in spanned)
+    summary["span_in_top_doc"] = mean(r["span_in_top_doc"] for r in spanned)
+    summary["span_forced"] = mean(r["span_forced"] for r in spanned)
+    summary["handoff_rate"] = mean(r["action"] != "answer" for r in answerable)
+    summary["correct_handoff"] = mean(r["action"] != "answer" for r in unanswerable)
     summary["answer_chars_p50"] = statistics.median(r["answer_chars"] for r in answered) if answered else None
     confidences = sorted(r["confidence"] for r in answerable)
     summary["confidence_p50"] = round(statistics.median(confidences), 3) if confidences else None

@@ -30,6 +30,7 @@ from pydantic import PrivateAttr
 
 from eval.dataset import GoldenItem
 from eval.metrics.retrieval import retrieval_scores
+from eval.stats import p95
 from ingest.parse import ParsedDocument, parse
 from ingest.sources import FailedFile, Source
 from kb_engine.config import Settings
@@ -258,7 +259,7 @@ def _summary(per_question: dict[str, dict[str, float]], latencies: list[float]) 
         summary[metric] = round(statistics.fmean(r[metric] for r in rows), 4) if rows else None
     times = sorted(latencies)
     summary["latency_p50_ms"] = round(statistics.median(times), 2) if times else None
-    summary["latency_p95_ms"] = round(times[int(0.95 * (len(times) - 1))], 2) if times else None
+    summary["latency_p95_ms"] = round(p95(times), 2) if times else None
     summary["per_question"] = per_question
     return summary
 

@@ -13,6 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from eval.stats import mean, p95
+
 Row = dict[str, Any]
 
 # Offline defaults: metric -> (operator, goal).
@@ -106,13 +108,7 @@ def write(
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.fmean(present) if present else None
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[int(0.95 * (len(ordered) - 1))]  # same nearest-rank rule as the runner
+    return mean(values, digits=None)
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -470,7 +466,7 @@ def _latency_section(summary: dict[str, Any], results: list[Row]) -> str:
     if tokens:
         body += _table(
             ["answer tokens", "mean", "p95"],
-            [["tokens", _num(statistics.fmean(tokens), 1), _num(_p95(tokens))]],
+            [["tokens", _num(statistics.fmean(tokens), 1), _num(p95(tokens))]],
         )
     return _section("latency", "Latency", body)
 

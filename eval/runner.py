@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -17,6 +17,7 @@ from eval.metrics.citations import citation_support, citation_validity
 from eval.metrics.facts import key_fact_recall, reference_overlap
 from eval.metrics.judge import LLMJudge
 from eval.metrics.retrieval import retrieval_scores
+from eval.stats import mean, p95
 from kb_engine.engine import AnswerEngine
 from kb_engine.tokens import count_tokens
 
@@ -108,11 +109,6 @@ def _cyrillic_share(text: str) -> float:
     return sum("а" <= c.lower() <= "я" or c in "ёЁ" for c in letters) / len(letters) if letters else 0.0
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return round(statistics.fmean(present), 4) if present else None
-
-
 def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     """Means of every metric, refusal rates at ``threshold`` and the curve over thresholds."""
     answerable = [r for r in results if r["answerable"]]
@@ -124,20 +120,20 @@ def summarise(results: list[dict[str, Any]], threshold: float) -> dict[str, Any]
         "threshold": threshold,
     }
     for metric in ANSWERABLE_METRICS:
-        summary[metric] = _mean(r.get(metric) for r in answerable)
-    summary["citation_validity"] = _mean(r["citation_validity"] for r in results)
-    summary["citation_support"] = _mean(r["citation_support"] for r in results)
+        summary[metric] = mean(r.get(metric) for r in answerable)
+    summary["citation_validity"] = mean(r["citation_validity"] for r in results)
+    summary["citation_support"] = mean(r["citation_support"] for r in results)
     if any("judge_support" in r for r in results):
-        summary["judge_support"] = _mean(r.get("judge_support") for r in results)
-    summary["correct_handoff"] = _mean(float(r["action"] != "answer") for r in unanswerable)
-    summary["false_handoff"] = _mean(float(r["action"] != "answer") for r in answerable)
+        summary["judge_support"] = mean(r.get("judge_support") for r in results)
+    summary["correct_handoff"] = mean(float(r["action"] != "answer") for r in unanswerable)
+    summary["false_handoff"] = mean(float(r["action"] != "answer") for r in answerable)
     summary["audience_leaks"] = sum(r["leaks"] for r in results)
-    summary["language_ok"] = _mean(float(r["language_ok"]) for r in results)
+    summary["language_ok"] = mean(float(r["language_ok"]) for r in results)
     for stage in ("retrieve", "draft", "total"):
         times = sorted(r["timings_ms"].get(stage) for r in results if r["timings_ms"].get(stage) is not None)
         if times:
             summary[f"{stage}_p50_ms"] = round(statistics.median(times), 2)
-            summary[f"{stage}_p95_ms"] = round(times[int(0.95 * (len(times) - 1))], 2)
+            summary[f"{stage}_p95_ms"] = round(p95(times), 2)
     tokens = [r["tokens"] for r in results if r["action"] == "answer" and "tokens" in r]
     if tokens:
         summary["answer_tokens_mean"] = round(statistics.fmean(tokens), 1)

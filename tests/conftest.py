@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from ingest.pipeline import Ingestor, IngestReport
 from kb_engine.config import Settings
@@ -82,3 +87,19 @@ def article(
         f"---\nid: {doc_id}\ntitle: {title}\naudience: {audience}\ncategory: {category}\n"
         f"url: https://help.samobranka.example/{doc_id}\nupdated: 2026-05-01\n{extra}---\n{body}\n"
     )
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[tuple[str, int]]:
+    """``app`` under uvicorn on a free loopback port, in a thread of this process: (host, port)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        yield "127.0.0.1", server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

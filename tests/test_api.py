@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -14,12 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from kb_engine.api import create_app
 from kb_engine.runtime import Runtime
-from tests.conftest import ROOT, article, write
+from tests.conftest import ROOT, article, served, write
 
 SELLER_ONLY = ("seller",)
 
@@ -225,19 +223,8 @@ def test_api_keys_and_roles(knowledge_rt: Runtime) -> None:
 @pytest.fixture(scope="module")
 def live_url(knowledge_rt: Runtime) -> Iterator[str]:
     """uvicorn on a loopback port in this process: real sockets for the openai SDK."""
-    config = uvicorn.Config(
-        create_app(knowledge_rt.settings, knowledge_rt), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(knowledge_rt.settings, knowledge_rt)) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 def test_openai_sdk_against_the_chat_completions_facade(live_url: str) -> None:

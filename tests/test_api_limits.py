@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -29,7 +27,7 @@ from kb_engine.api.limits import Clock, RateLimiter
 from kb_engine.api.middleware import BodySizeLimit
 from kb_engine.config import Settings
 from kb_engine.runtime import Runtime
-from tests.conftest import KNOWLEDGE
+from tests.conftest import KNOWLEDGE, served
 
 KEYS = {"bot-key": "bot", "agent-key": "agent", "admin-key": "admin"}
 RANK = {"bot": 0, "agent": 1, "admin": 2}
@@ -380,17 +378,8 @@ def test_an_unexpected_failure_is_a_500_with_a_request_id_and_no_traceback(
 def live_small(knowledge_rt: Runtime) -> Iterator[tuple[str, int]]:
     """uvicorn on a loopback port, bodies up to 4 KiB."""
     settings = knowledge_rt.settings.model_copy(update={"max_body_bytes": 4096})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, knowledge_rt), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield "127.0.0.1", server.servers[0].sockets[0].getsockname()[1]
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings, knowledge_rt)) as address:
+        yield address
 
 
 def test_a_chunked_upload_over_a_real_socket_is_cut_off_with_413(live_small: tuple[str, int]) -> None:

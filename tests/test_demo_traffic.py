@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from kb_engine.api import create_app
 from kb_engine.demo_traffic import DemoRequest, PlannedFeedback, generate, send
 from kb_engine.runtime import Runtime
 from kb_engine.store import RecordStore
+from tests.conftest import served
 
 
 def test_generate_is_deterministic_and_varied() -> None:
@@ -36,17 +34,8 @@ def test_generate_is_deterministic_and_varied() -> None:
 def live(knowledge_rt: Runtime, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """uvicorn on a loopback port over the shipped knowledge, recording to a fresh kb.sqlite."""
     settings = knowledge_rt.settings.model_copy(update={"data_dir": tmp_path / "var"})
-    config = uvicorn.Config(create_app(settings, knowledge_rt), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", settings.data_dir / "kb.sqlite"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(settings, knowledge_rt)) as (host, port):
+        yield f"http://{host}:{port}", settings.data_dir / "kb.sqlite"
 
 
 def test_send_fills_the_store(live: tuple[str, Path]) -> None:

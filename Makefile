@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint fix bench clean
+.PHONY: run test test-deps setup lint fix bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,17 +14,36 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-## Index the shipped help centre into the embedded engine (var/), then serve the API on 127.0.0.1:8080.
+## Index the shipped help centre into the embedded engine (var/), then serve the API and the web console
+## on 127.0.0.1:8000; a first run also sends 300 demo questions so the analytics report is not empty.
 run: $(STAMP)
 	$(BIN)/kb ingest knowledge/
-	$(BIN)/kb serve
+	$(BIN)/kb serve --demo-traffic 300
 
-## Lint and type-check, then the whole test suite.
-test: $(STAMP)
+## Lint and type-check, then the whole test suite (with the system packages its browser and PostgreSQL
+## tests use, when this machine can install them; otherwise those tests say why they are skipped).
+test: $(STAMP) test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Debian's chromium (browser tests) and PostgreSQL (the answer log's second backend), from the
+# distribution's registry. Best effort: without root or apt the tests that need them are skipped.
+test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing$$missing (apt-get)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 \
+			|| { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1; } \
+			|| echo "could not install$$missing: the tests that need them will be skipped"; \
+		else \
+			echo "not installed:$$missing (needs root and apt-get): the tests that need them will be skipped"; \
+		fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -252,7 +254,14 @@ def ask(
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default KB_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default KB_PORT, 8080).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default KB_PORT, 8000).")] = None,
+    demo_traffic: Annotated[
+        int,
+        typer.Option(
+            help="Once serving, send this many demo questions and ratings (`kb demo-traffic`) if the answer "
+            "log is still empty, so the analytics report has something to show. 0: none."
+        ),
+    ] = 0,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs). Holds the embedded index while it runs."""
     import uvicorn
@@ -295,6 +304,8 @@ def serve(
 
         return Ingestor(settings, runtime.index, runtime.embedder, runtime.sparse).run(paths).as_dict()
 
+    if demo_traffic > 0:
+        threading.Thread(target=_demo_when_up, args=(settings, base, demo_traffic), daemon=True).start()
     try:
         application = create_app(settings, runtime, ingest_runner)
         # Keep-alive longer than HTTP clients' pools keep idle connections (httpx: 5 s, uvicorn's own
@@ -304,6 +315,38 @@ def serve(
         )
     finally:
         runtime.close()
+
+
+def _demo_when_up(settings: Settings, base: str, n: int) -> None:
+    """`kb serve --demo-traffic`: wait for the server, then fill an empty answer log with demo traffic."""
+    import httpx
+
+    from kb_engine.demo_traffic import main as demo_main
+    from kb_engine.store import open_store
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).is_success:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        err.print("demo traffic not sent: the server did not become ready in 5 minutes", highlight=False)
+        return
+    store = open_store(settings)
+    try:
+        logged = store.answer_count()
+    finally:
+        store.close()
+    if logged:
+        err.print(f"demo traffic skipped: the answer log already has {logged} answers", highlight=False)
+        return
+    key = next((k for k, role in settings.api_keys.items() if role == "admin"), None) or next(
+        (k for k, role in settings.api_keys.items() if role == "agent"), None
+    )
+    demo_main(base, n=n, api_key=key, console=err)
 
 
 eval_app = typer.Typer(no_args_is_help=True, help="Answer-quality evals over a golden set.")
@@ -330,8 +373,6 @@ def eval_run(
 ) -> None:
     """Answer every question; score retrieval, answers, citations, refusals; write results.jsonl,
     summary.json and report.html."""
-    import time as _time
-
     from eval import dataset as ds
     from eval.report import goal_status, write
     from eval.runner import run, summarise_splits
@@ -366,7 +407,7 @@ def eval_run(
         _fail(str(exc))
         return
     summary = summarise_splits(results, settings.answer_threshold)
-    target = out_dir or settings.data_dir / "eval" / _time.strftime("%Y%m%d-%H%M%S")
+    target = out_dir or settings.data_dir / "eval" / time.strftime("%Y%m%d-%H%M%S")
     target.mkdir(parents=True, exist_ok=True)
     with (target / "results.jsonl").open("w", encoding="utf-8") as fh:
         for row in results:
@@ -447,14 +488,12 @@ def eval_external(
 ) -> None:
     """A dataset nobody here wrote, through the real engine: its passages are ingested into their own
     index, its questions asked; gold-passage hit@k, citation of the gold passage, EM / F1 / span."""
-    import time as _time
-
     from eval.external import main as external_main
 
     if kind not in ("squad", "beir"):
         _fail(f"kind must be squad or beir, got {kind!r}")
     settings = _settings()
-    target = out_dir or settings.data_dir / "eval" / f"external-{_time.strftime('%Y%m%d-%H%M%S')}"
+    target = out_dir or settings.data_dir / "eval" / f"external-{time.strftime('%Y%m%d-%H%M%S')}"
     code = external_main(
         "squad" if kind == "squad" else "beir",
         path,
@@ -480,18 +519,20 @@ def eval_add_from_feedback(
 ) -> None:
     """Answers rated down or rewritten by agents → golden-set candidates for the content team to review
     (cited documents as gold, the agent's rewrite as reference; key facts left to write)."""
-    import time as _time
-
     from eval import candidates as cand
-    from kb_engine.store import RecordStore
+    from kb_engine.store import open_store
 
     settings = _settings()
     db = settings.data_dir / "kb.sqlite"
-    if not db.exists():
+    if not settings.database_url and not db.exists():
         _fail(f"no answer log at {db}: serve some answers first (`kb serve`), or set KB_DATA_DIR")
-    store = RecordStore(db)
     try:
-        since = _time.time() - since_days * 86400 if since_days else None
+        store = open_store(settings)
+    except KBError as exc:
+        _fail(str(exc))
+        return
+    try:
+        since = time.time() - since_days * 86400 if since_days else None
         cases = store.feedback_cases(since)
         items = cand.candidates(cases, cand.golden_questions())
         if not items:
@@ -543,7 +584,7 @@ def eval_calibrate(
 
 @app.command("demo-traffic")
 def demo_traffic(
-    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8080",
+    url: Annotated[str, typer.Option(help="The running service.")] = "http://127.0.0.1:8000",
     n: Annotated[int, typer.Option(help="Requests to send.")] = 300,
     seed: Annotated[int, typer.Option(help="The same seed sends the same requests.")] = 0,
     api_key: Annotated[

@@ -31,7 +31,14 @@ class Settings(BaseSettings):
     # --- state ---
     data_dir: Path = Field(
         Path("var"),
-        description="Where all state lives: embedded index, embedding cache. Back it up or delete it whole.",
+        description="Where all state lives: embedded index, embedding cache, answer log (kb.sqlite). Back it "
+        "up or delete it whole.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the answer log, feedback and curated answers, e.g. "
+        "`postgresql://user:password@host/kb` so that several API replicas share one log. "
+        "Unset: SQLite `KB_DATA_DIR/kb.sqlite`.",
     )
     collection: str = Field("kb_chunks", description="Collection (server) name for the chunks.")
 
@@ -168,7 +175,7 @@ class Settings(BaseSettings):
     host: str = Field(
         "127.0.0.1", description="Address `kb serve` binds to. Beyond loopback, API keys are required."
     )
-    port: int = Field(8080, ge=1, le=65535, description="Port of `kb serve`.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of `kb serve`.")
     api_keys: dict[str, Literal["bot", "agent", "admin"]] = Field(
         default_factory=dict,
         description='API keys and their roles, JSON: `{"key1": "bot", "key2": "agent"}`. Empty: local demo.',

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import glob
+import os
+import pwd
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,3 +110,70 @@ def served(app: FastAPI) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --- a real PostgreSQL server for the answer log's second backend -------------------------------------
+
+
+def _postgres_bin() -> Path | None:
+    for candidate in (shutil.which("initdb"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[::-1]):
+        if candidate and Path(candidate).exists():
+            return Path(candidate).resolve().parent
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a loopback port, for the whole run; yields its base URL.
+    Skipped, with the reason, where the machine has no PostgreSQL binaries or cannot run them."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL here (initdb not found): the PostgreSQL backend is not tested")
+    run_as: dict[str, int] = {}
+    if os.geteuid() == 0:  # postgres refuses to run as root: run it as the postgres (or nobody) user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
+        run_as = {"user": user.pw_uid, "group": user.pw_gid}
+    home = Path(tempfile.mkdtemp(prefix="kb-pg-"))
+    if run_as:
+        os.chown(home, run_as["user"], run_as["group"])
+    data = home / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def pg(*argv: str | Path, **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # type: ignore[call-overload,no-any-return]
+            [str(a) for a in argv], capture_output=True, text=True, timeout=120, **run_as, **kw
+        )
+
+    init = pg(bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    if init.returncode != 0:
+        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+    start = pg(bindir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start")
+    if start.returncode != 0:
+        log = (home / "log").read_text(errors="replace") if (home / "log").exists() else start.stderr
+        shutil.rmtree(home, ignore_errors=True)
+        pytest.skip(f"PostgreSQL did not start: {log.strip().splitlines()[-1:]}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        pg(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the test server."""
+    import sqlalchemy as sa
+
+    name = f"kb_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(f"{postgres_server}/postgres".replace("postgresql:", "postgresql+psycopg:"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return f"{postgres_server}/{name}"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +19,7 @@ from kb_engine.api import create_app
 from kb_engine.demo_traffic import DemoRequest, PlannedFeedback, generate, send
 from kb_engine.runtime import Runtime
 from kb_engine.store import RecordStore
-from tests.conftest import served
+from tests.conftest import ROOT, article, served, write
 
 
 def test_generate_is_deterministic_and_varied() -> None:
@@ -74,3 +80,63 @@ def test_send_reports_errors_instead_of_raising() -> None:
     report = send("http://127.0.0.1:9", plan)  # the discard port: nothing listens
     assert not report.ok and report.sent == 3 and len(report.errors) == 3
     assert all("ConnectError" in e for e in report.errors)
+
+
+def _serve_with_demo(env: dict[str, str], log: Path, until: str) -> str:
+    """`kb serve --demo-traffic 12` in its own process until its log shows ``until``; the log's text."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kb_engine.cli", "serve", "--port", str(port), "--demo-traffic", "12"],
+            env=env,
+            cwd=ROOT,
+            stdout=sink,
+            stderr=sink,
+        )
+        try:
+            deadline = time.time() + 180
+            while until not in log.read_text() and time.time() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.3)
+            return log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_serve_fills_an_empty_log_with_demo_traffic_once(tmp_path: Path) -> None:
+    """The README's run command: a new user's analytics are filled; a restart adds nothing."""
+    for n, (title, text) in enumerate(
+        [
+            ("Возврат товара", "Вернуть товар можно в течение 14 дней со дня получения."),
+            ("Доставка", "Курьер привезёт заказ в выбранный интервал времени."),
+        ]
+    ):
+        write(tmp_path / "kb" / f"a{n}.md", article(f"k{n}", title, (text + "\n\n") * 6))
+    env = {
+        **os.environ,
+        "KB_DATA_DIR": str(tmp_path / "var"),
+        "KB_API_KEYS": json.dumps({"bot-key": "bot", "admin-key": "admin"}),  # the demo takes the admin's
+    }
+    ingest = subprocess.run(
+        [sys.executable, "-m", "kb_engine.cli", "ingest", str(tmp_path / "kb")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=300,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+
+    first = _serve_with_demo(env, tmp_path / "first.log", until="Sent 12 demo questions")
+    assert "Sent 12 demo questions" in first and "No errors" in first, first
+    store = RecordStore(tmp_path / "var/kb.sqlite")
+    try:
+        logged = store.answer_count()
+        assert 0 < logged <= 12 and store.feedback()
+    finally:
+        store.close()
+
+    second = _serve_with_demo(env, tmp_path / "second.log", until="demo traffic skipped")
+    assert f"the answer log already has {logged} answers" in second, second

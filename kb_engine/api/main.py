@@ -21,7 +21,7 @@ from kb_engine.drafting.factory import make_drafter
 from kb_engine.engine import AnswerEngine
 from kb_engine.redact import install_log_redaction
 from kb_engine.runtime import Runtime, open_runtime
-from kb_engine.store import RecordStore
+from kb_engine.store import open_store
 
 
 def create_app(
@@ -43,7 +43,7 @@ def create_app(
         assert rt is not None
         engine = AnswerEngine(settings, rt.index, rt.embedder, rt.sparse, drafter=make_drafter(settings))
         engine.retrieve("прогрев: сроки доставки заказа")  # page-ins and caches, not the first user
-        app.state.store = RecordStore(settings.data_dir / "kb.sqlite")
+        app.state.store = open_store(settings)
         engine.curated.load(app.state.store.curated())
         app.state.engine = engine
         try:

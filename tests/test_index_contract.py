@@ -247,6 +247,15 @@ def test_documents_state_and_deletes(index: Index, e5: E5Embedder) -> None:
     assert set(index.documents("b")) == {"seller-payouts"}
 
 
+def test_document_titles_list_every_source(index: Index, e5: E5Embedder) -> None:
+    assert index.document_titles() == {}  # no collection yet
+    index.ensure_schema(e5.name, e5.dim, SPARSE.name)
+    index.upsert("a", points(e5, ["returns-2026", "buyer-courier"]))
+    index.upsert("a", points(e5, ["returns-2026"], suffix=" Изменено."))  # two versions: one entry
+    index.upsert("b", points(e5, ["seller-payouts"]))
+    assert index.document_titles() == {d: d for d in ("returns-2026", "buyer-courier", "seller-payouts")}
+
+
 def test_schema_mismatch_is_refused(index: Index, e5: E5Embedder) -> None:
     index.ensure_schema(e5.name, e5.dim, SPARSE.name)
     index.ensure_schema(e5.name, e5.dim, SPARSE.name)  # same models: fine

@@ -48,6 +48,11 @@ class Index(Protocol):
         """Per document of a source: what the index holds of it, and its point ids."""
         ...
 
+    def document_titles(self) -> dict[str, str]:
+        """Every indexed document, of every source: doc id → title (what the analytics list as never
+        cited)."""
+        ...
+
     def hybrid_query(
         self,
         dense: Sequence[float],

@@ -163,6 +163,21 @@ class EdgeIndex:
             if offset is None:
                 return states
 
+    def document_titles(self) -> dict[str, str]:
+        titles: dict[str, str] = {}
+        if self._shard is None:
+            return titles
+        offset = None
+        while True:
+            records, offset = self.shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=2048, with_payload=["doc_id", "title"])
+            )
+            for record in records:
+                payload = record.payload or {}
+                titles.setdefault(payload["doc_id"], payload.get("title") or payload["doc_id"])
+            if offset is None:
+                return titles
+
     def hybrid_query(
         self,
         dense: Sequence[float],

@@ -129,6 +129,21 @@ class ServerIndex:
             if offset is None:
                 return states
 
+    def document_titles(self) -> dict[str, str]:
+        titles: dict[str, str] = {}
+        if not self._exists:
+            return titles
+        offset = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection, limit=2048, offset=offset, with_payload=["doc_id", "title"]
+            )
+            for record in records:
+                payload = record.payload or {}
+                titles.setdefault(payload["doc_id"], payload.get("title") or payload["doc_id"])
+            if offset is None:
+                return titles
+
     def hybrid_query(
         self,
         dense: Sequence[float],

@@ -1,8 +1,9 @@
 """A self-contained HTML report of an eval run: headline metrics against goals, peers, breakdowns by
 style, audience and topic, the refusal curve, latency and the worst questions.
 
-One file with inline CSS and SVG plots drawn here, no scripts and no external URLs: it must open on an
-air-gapped machine. Questions and answers are user text, so every piece of data goes through ``escape``.
+One file with inline CSS and SVG plots (the generic charts are shared: ``kb_engine.report_html``), no
+scripts and no external URLs: it must open on an air-gapped machine. Questions and answers are user text,
+so every piece of data goes through ``escape``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from eval.stats import mean, p95
+from kb_engine.report_html import BASE_CSS, COLORS, bar_chart_svg, histogram_svg, legend, line, svg, text
+from kb_engine.report_html import section as _section
+from kb_engine.report_html import table as _table
 
 Row = dict[str, Any]
 
@@ -35,24 +39,19 @@ BAR_METRICS = ("hit@5", "mrr@10", "key_fact_recall")
 STAGES = ("retrieve", "draft", "total")
 WORST_LIMIT = 25
 LOSSES_LIMIT = 10
-COLORS = ("#3b6fb6", "#e08a2c", "#4a9a5b", "#b5475c")
 _EPS = 1e-9  # means are floats: equal within this counts as equal
 
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;
- padding:0 16px;color:#222}
-h1{margin-bottom:4px}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:36px}
-table{border-collapse:collapse;margin:8px 0 16px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.met{color:#1f7a35}.missed{color:#b3261e;font-weight:600}.na,.muted{color:#888}
-.best{font-weight:700}nav a{margin-right:12px}code{font-size:90%}
+CSS = (
+    BASE_CSS
+    + """
+.met{color:#1f7a35}.missed{color:#b3261e;font-weight:600}.best{font-weight:700}
 .doc{display:inline-block;margin:1px 4px 1px 0;padding:0 4px;border-radius:3px;background:#eee}
 .doc.gold{background:#d7f0dc;font-weight:600}
 .case{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:12px 0}.case h4{margin:0 0 4px}
 .answer{white-space:pre-wrap;background:#fafafa;border-left:3px solid #ccc;padding:6px 10px;margin:6px 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:4px 0}dt{color:#666}dd{margin:0}
-svg.plot{display:block;margin:8px 0;font:11px system-ui,sans-serif}
 """
+)
 
 
 # --- public API -------------------------------------------------------------------------------------------
@@ -130,17 +129,6 @@ def _question_item(qid: Any, question: str, note: str) -> str:
 
 def _handed_off(row: Row) -> float | None:
     return None if row.get("action") is None else float(row["action"] != "answer")
-
-
-def _table(head: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
-    """Header cells are plain text; body cells are HTML already escaped by the caller."""
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _section(anchor: str, heading: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{escape(heading)}</h2>\n{body}\n</section>'
 
 
 def _page(title: str, body: str) -> str:
@@ -298,62 +286,7 @@ def _breakdown(results: list[Row], key: str) -> str:
     )
 
 
-# --- plots ------------------------------------------------------------------------------------------------
-
-
-def _svg(width: float, height: float, body: str, label: str) -> str:
-    return (
-        f'<svg class="plot" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'role="img" aria-label="{escape(label)}">{body}</svg>'
-    )
-
-
-def _text(x: float, y: float, text: str, anchor: str = "start", cls: str = "") -> str:
-    extra = f' class="{cls}"' if cls else ""
-    return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"{extra}>{escape(text)}</text>'
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, style: str = 'stroke="#ccc"') -> str:
-    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}/>'
-
-
-def _legend(names: Iterable[str], x: float, y: float) -> str:
-    parts = []
-    for i, name in enumerate(names):
-        x0 = x + i * 130
-        parts.append(
-            f'<rect x="{x0:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
-        )
-        parts.append(_text(x0 + 14, y, name))
-    return "".join(parts)
-
-
-def bar_chart_svg(labels: list[str], series: dict[str, list[float | None]], label: str) -> str:
-    """Horizontal grouped bars of shares in 0..1: one group per label, one bar per series."""
-    left, plot_w, bar_h, gap, top = 150, 380, 11, 9, 30
-    group_h = bar_h * len(series) + gap
-    height = top + group_h * len(labels) + 22
-    parts = [_legend(series, left, 14)]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x = left + tick * plot_w
-        parts.append(_line(x, top - 4, x, height - 18))
-        parts.append(_text(x, height - 6, f"{tick:g}", "middle"))
-    for i, name in enumerate(labels):
-        y0 = top + i * group_h
-        short = name if len(name) <= 24 else name[:23] + "…"
-        parts.append(_text(left - 6, y0 + bar_h * len(series) / 2 + 4, short, "end"))
-        for j, (metric, values) in enumerate(series.items()):
-            value, y = values[i], y0 + j * bar_h
-            if value is None:
-                parts.append(_text(left + 4, y + bar_h - 2, "n/a", cls="na"))
-                continue
-            tip = escape(f"{name} {metric}: {value:.3f}")
-            parts.append(
-                f'<rect x="{left}" y="{y:.1f}" width="{value * plot_w:.1f}" height="{bar_h - 1}" '
-                f'fill="{COLORS[j % len(COLORS)]}"><title>{tip}</title></rect>'
-            )
-            parts.append(_text(left + value * plot_w + 4, y + bar_h - 2, f"{value:.2f}"))
-    return _svg(left + plot_w + 50, height, "".join(parts), label)
+# --- plots (the generic ones live in kb_engine.report_html) ------------------------------------------
 
 
 def refusal_curve_svg(curve: list[dict[str, float]], threshold: float | None) -> str:
@@ -367,15 +300,15 @@ def refusal_curve_svg(curve: list[dict[str, float]], threshold: float | None) ->
     def y(v: float) -> float:
         return top + (1 - v) * plot_h
 
-    parts = [_legend(["coverage", "precision"], left, 14)]
+    parts = [legend(["coverage", "precision"], left, 14)]
     for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        parts.append(_line(x(tick), y(0), x(tick), y(1)) + _line(x(0), y(tick), x(1), y(tick)))
-        parts.append(_text(x(tick), y(0) + 15, f"{tick:.1f}", "middle"))
-        parts.append(_text(x(0) - 6, y(tick) + 4, f"{tick:.1f}", "end"))
+        parts.append(line(x(tick), y(0), x(tick), y(1)) + line(x(0), y(tick), x(1), y(tick)))
+        parts.append(text(x(tick), y(0) + 15, f"{tick:.1f}", "middle"))
+        parts.append(text(x(0) - 6, y(tick) + 4, f"{tick:.1f}", "end"))
     parts.append(
-        _line(x(0), y(0), x(1), y(0), 'stroke="#333"') + _line(x(0), y(0), x(0), y(1), 'stroke="#333"')
+        line(x(0), y(0), x(1), y(0), 'stroke="#333"') + line(x(0), y(0), x(0), y(1), 'stroke="#333"')
     )
-    parts.append(_text(x(0.5), height - 6, "confidence threshold", "middle"))
+    parts.append(text(x(0.5), height - 6, "confidence threshold", "middle"))
     for i, key in enumerate(("coverage", "precision")):
         points = [(x(p["threshold"]), y(p[key])) for p in curve if p.get(key) is not None]
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
@@ -389,45 +322,8 @@ def refusal_curve_svg(curve: list[dict[str, float]], threshold: float | None) ->
             f'<line class="threshold-marker" x1="{tx:.1f}" y1="{y(0):.1f}" x2="{tx:.1f}" '
             f'y2="{y(1) - 14:.1f}" stroke="#b3261e" stroke-width="1.5" stroke-dasharray="5,3"/>'
         )
-        parts.append(_text(tx, y(1) - 16, f"threshold {threshold:.2f}", "middle", cls="threshold-label"))
-    return _svg(width, height, "".join(parts), "refusal curve")
-
-
-def histogram_svg(values: list[float], markers: dict[str, float], bins: int = 20) -> str:
-    """Counts of ``values`` in ``bins`` equal bins, with labelled vertical markers (e.g. p50, p95)."""
-    width, height, left, right, top, bottom = 560, 240, 45, 20, 20, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    counts = [0] * bins
-    for v in values:
-        counts[min(int((v - lo) / span * bins), bins - 1)] += 1
-    most = max(counts)
-
-    def x(v: float) -> float:
-        return left + (v - lo) / span * plot_w
-
-    fmt = ".0f" if span >= 20 else ".1f"
-
-    bar_w = plot_w / bins
-    parts = []
-    for i, count in enumerate(counts):
-        h, x0 = count / most * plot_h, left + i * bar_w + 1
-        parts.append(
-            f'<rect class="bin" data-count="{count}" x="{x0:.1f}" y="{top + plot_h - h:.1f}" '
-            f'width="{bar_w - 2:.1f}" height="{h:.1f}" fill="{COLORS[0]}"><title>{count}</title></rect>'
-        )
-    parts.append(_line(left, top + plot_h, left + plot_w, top + plot_h, 'stroke="#333"'))
-    for i in range(5):
-        v = lo + span * i / 4
-        parts.append(_text(x(v), top + plot_h + 14, f"{v:{fmt}}", "middle"))
-    parts.append(_text(left - 6, top + 4, str(most), "end") + _text(left - 6, top + plot_h, "0", "end"))
-    parts.append(_text(left + plot_w / 2, height - 6, "total latency, ms", "middle"))
-    for i, (name, value) in enumerate(markers.items()):
-        mx = x(min(max(value, lo), lo + span))
-        parts.append(_line(mx, top, mx, top + plot_h, f'stroke="{COLORS[i + 1]}" stroke-dasharray="4,3"'))
-        parts.append(_text(mx + 3, top + 10 + 12 * i, f"{name} {value:{fmt}} ms"))
-    return _svg(width, height, "".join(parts), "latency histogram")
+        parts.append(text(tx, y(1) - 16, f"threshold {threshold:.2f}", "middle", cls="threshold-label"))
+    return svg(width, height, "".join(parts), "refusal curve")
 
 
 # --- 4. refusal curve, 5. latency -------------------------------------------------------------------------

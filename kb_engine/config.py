@@ -147,6 +147,13 @@ class Settings(BaseSettings):
         le=1,
         description="A question at least this close (e5 cosine) to a pinned one gets its curated answer.",
     )
+    gap_similarity: float = Field(
+        0.87,
+        ge=0,
+        le=1,
+        description="Content gaps in the support report: handed-off questions at least this close (e5 "
+        "cosine, average linkage) are one gap. Lower: fewer, broader gaps.",
+    )
     answer_passages: int = Field(4, ge=1, le=20, description="Passages (documents) given to the drafter.")
     llm_base_url: str | None = Field(
         None,

@@ -93,6 +93,7 @@ class AnswerRecord:
     drafter: str
     latency_ms: float | None
     cited: tuple[CitedDoc, ...]
+    answer: str = ""  # the text given (redacted); for "suggest", the short draft without greeting
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,7 @@ def _window(query: sa.Select[Any], column: Any, since: float | None, until: floa
 def _answer_record(row: sa.Row[Any]) -> AnswerRecord:
     m = row._mapping
     latency, cited = m["latency_ms"], m["cited"]
+    text = str(json.loads(m["body"]).get("answer", ""))
     if cited is None:  # logged before the column existed: read the answer itself
         answer = Answer.model_validate_json(m["body"])
         cited, latency = _cited(answer), answer.timings_ms.get("total")
@@ -374,6 +376,7 @@ def _answer_record(row: sa.Row[Any]) -> AnswerRecord:
         drafter=m["drafter"],
         latency_ms=latency,
         cited=tuple(CitedDoc(d["doc_id"], d["title"], d.get("url")) for d in json.loads(cited)),
+        answer=text,
     )
 
 

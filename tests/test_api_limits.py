@@ -56,6 +56,12 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", "/v1/admin/curated"): "admin",
     ("GET", "/v1/admin/curated"): "admin",
     ("DELETE", "/v1/admin/curated/{curated_id}"): "admin",
+    ("GET", "/v1/admin/stats"): "admin",
+    ("GET", "/v1/admin/eval/latest"): "admin",
+    ("GET", "/v1/whoami"): "bot",
+    ("GET", "/"): "public",
+    ("GET", "/agent"): "public",
+    ("GET", "/content"): "public",
 }
 QUESTION = "Сколько дней заказ хранится в пункте выдачи?"
 BODIES: dict[str, dict[str, Any]] = {

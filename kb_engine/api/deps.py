@@ -4,10 +4,12 @@ Every route declares exactly one access rule (``create_app`` refuses to build an
 does not): ``Public``, or a role that a key must have or outrank — bot < agent < admin.
 
     rule     routes
-    Public   /healthz, /readyz (probes); FastAPI's /docs, /redoc, /openapi.json
-    bot      /v1/answer, /v1/chat/completions, /v1/feedback
+    Public   /healthz, /readyz (probes); FastAPI's /docs, /redoc, /openapi.json; the web console's
+             pages /, /agent, /content and /static/… (shells without data: their calls need keys)
+    bot      /v1/answer, /v1/chat/completions, /v1/feedback, /v1/whoami
     agent    /v1/suggest, /v1/search
-    admin    /v1/admin/ingest, /v1/admin/ingest/{id}, /metrics
+    admin    /v1/admin/ingest, /v1/admin/ingest/{id}, /v1/admin/curated…, /v1/admin/stats,
+             /v1/admin/eval/latest, /metrics
 
 With no keys configured (the loopback demo) every route is open. A key is sent as
 ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; each key then draws on its own rate limit.

@@ -72,10 +72,12 @@ def create_app(
     app.add_middleware(ErrorBoundary)
     _install_metrics(app)
 
-    from kb_engine.api.routes import admin, answer, chat, curated, feedback, health, search, suggest
+    from kb_engine.api.routes import admin, answer, chat, curated, feedback, health, search, stats, suggest
+    from kb_engine.web import routes as console
 
-    for module in (answer, search, suggest, feedback, chat, admin, curated, health):
+    for module in (answer, search, suggest, feedback, chat, admin, curated, stats, health):
         app.include_router(module.router)
+    app.include_router(console.router)  # the web console: /, /agent, /content
     _check_access_rules(app)
     _document_question_limit(app, settings.max_question_chars)
     return app

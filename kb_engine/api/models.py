@@ -80,6 +80,9 @@ class SearchHit(BaseModel):
     score: float
     url: str | None = None
     category: str
+    audience: Literal["buyer", "seller", "all"]
+    valid_from: date | None = None
+    valid_until: date | None = None
 
 
 class SearchResponse(BaseModel):

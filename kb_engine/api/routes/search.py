@@ -30,6 +30,9 @@ def search(body: SearchRequest, engine: EngineDep, settings: SettingsDep, _: Age
                 score=p.score,
                 url=p.url,
                 category=p.category,
+                audience=p.audience,
+                valid_from=p.valid_from,
+                valid_until=p.valid_until,
             )
             for p in passages
         ],

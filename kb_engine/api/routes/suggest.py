@@ -42,7 +42,8 @@ def suggest(
     )[:5]
     drafts: list[ReplyDraft] = []
     if short.action == "answer":
-        joint = "\n\n" if short.answer[:1].isdigit() or short.answer.startswith("- ") else " "
+        block = short.answer[:1].isdigit() or short.answer.startswith(("- ", "|"))  # a list or a table
+        joint = "\n\n" if block else " "
         text = f"{AGENT_GREETING}{joint}{short.answer}\n\n{AGENT_CLOSING}"
         drafts.append(ReplyDraft(style="short", text=text, citations=short.citations))
         detailed = engine.answer_from(found, question, "email")

@@ -308,11 +308,11 @@ class Latency(BaseModel):
 
 def latency_stats(records: Sequence[AnswerRecord]) -> Latency:
     """The engine's total time per answer (retrieval + drafting, as the answer reports it),
-    nearest-rank p50 and p95, overall and per channel. Agents' drafts are left out: the time logged
-    with a draft covers its drafting only (``/v1/suggest`` retrieves once for all its drafts)."""
+    nearest-rank p50 and p95, overall and per channel. For agents' drafts: the retrieval and the
+    short draft (``/v1/suggest`` drafts a detailed one after logging)."""
     by_channel: dict[str, list[float]] = defaultdict(list)
     for r in records:
-        if r.latency_ms is not None and r.channel != SUGGEST:
+        if r.latency_ms is not None:
             by_channel[r.channel].append(r.latency_ms)
     values = [v for vs in by_channel.values() for v in vs]
     rows = [

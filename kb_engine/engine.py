@@ -183,9 +183,18 @@ class AnswerEngine:
     ) -> Answer:
         return _final(self.answer_stream(question, audience, history, channel, as_of, categories, locale))
 
-    def answer_from(self, found: Retrieval, question: str, channel: Channel = "chat") -> Answer:
-        """An answer drafted from a retrieval already made (one retrieval, several drafts)."""
-        return _final(self.respond(found, question, channel))
+    def answer_from(
+        self,
+        found: Retrieval,
+        question: str,
+        channel: Channel = "chat",
+        timings: dict[str, float] | None = None,
+        started: float | None = None,
+    ) -> Answer:
+        """An answer drafted from a retrieval already made (one retrieval, several drafts).
+        ``started``/``timings``: when the retrieval began and what it took, so that the answer's
+        ``timings_ms.total`` covers it too."""
+        return _final(self.respond(found, question, channel, timings, started))
 
     def answer_stream(
         self,

@@ -318,11 +318,12 @@ def test_agents_drafts_accepted_edited_rejected(stats: SupportStats) -> None:
     assert s.mean_edit_size == pytest.approx(1 - SequenceMatcher(None, DRAFT, EDITED_BODY).ratio())
 
 
-def test_latency_percentiles_leave_agents_drafts_out(stats: SupportStats) -> None:
+def test_latency_percentiles_overall_and_per_channel(stats: SupportStats) -> None:
     lat = stats.latency
-    assert (lat.count, lat.p50_ms, lat.p95_ms) == (11, 500, 900)  # nearest rank of 50, 100…1000
+    assert (lat.count, lat.p50_ms, lat.p95_ms) == (15, 300, 900)  # sorted 5 ×4, 50, 100…1000: items 8, 14
     assert {r.channel: (r.count, r.p50_ms) for r in lat.by_channel} == {
         "chat": (9, 600),
+        "suggest": (4, 5),
         "email": (1, 300),
         "voice": (1, 50),
     }

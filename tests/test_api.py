@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -164,6 +165,12 @@ def test_search_suggest_and_feedback(client: TestClient, knowledge_rt: Runtime) 
     assert store.feedback_for(data["answer_id"]) == [
         {"rating": "down", "reason": "неполный", "edited_reply": "Исправленный ответ"}
     ]
+    (logged,) = [r for r in store.answers() if r.id == data["answer_id"]]
+    assert logged.channel == "suggest" and logged.answer and logged.latency_ms is not None
+    with sqlite3.connect(knowledge_rt.settings.data_dir / "kb.sqlite") as db:  # the whole answer logged
+        (body,) = db.execute("SELECT body FROM answers WHERE id = ?", (data["answer_id"],)).fetchone()
+    timings = json.loads(body)["timings_ms"]  # the retrieval counts in the draft's latency
+    assert 0 < timings["retrieve"] <= timings["total"] == logged.latency_ms
     missing = client.post("/v1/feedback", json={"answer_id": "ans_nope", "rating": "up"})
     assert missing.status_code == 404 and "ans_nope" in missing.json()["error"]["message"]
 

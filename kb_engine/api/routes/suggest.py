@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, HTTPException, Request
 
 from kb_engine.api.deps import AgentRole, EngineDep, SettingsDep, StoreDep
@@ -30,8 +32,10 @@ def suggest(
     question = customer[-1].content
     check_question(question, settings.max_question_chars)
     history = body.conversation[: body.conversation.index(customer[-1])]
+    started = time.perf_counter()
     found = engine.retrieve(question, body.audience, history, body.as_of)  # once, for every draft
-    short = engine.answer_from(found, question, "chat")
+    retrieved = {"retrieve": round((time.perf_counter() - started) * 1000, 1)}
+    short = engine.answer_from(found, question, "chat", retrieved, started)  # logged: retrieval included
     store.log_answer(short, body.audience, "suggest")
     request.app.state.answers_total.labels(short.action).inc()
     articles = list(

@@ -10,8 +10,8 @@ Steps of ``cluster_gaps``:
    Pure numpy, deterministic: ties go to the earliest input.
 3. Clusters asked fewer than ``min_count`` times are dropped: a one-off is not a gap. The caller
    knows the total, so "not clustered" is ``len(questions) - sum(gap.count)``.
-4. Each gap is labelled by its most central question (highest cosine to the count-weighted
-   centroid); examples are its most central distinct questions.
+4. Each gap is labelled by its most often asked wording, the most central (highest cosine to the
+   count-weighted centroid) among equals; examples are its most central distinct questions.
 
 Cost is O(u^2) memory and about O(u^2) time for u distinct questions (rows whose nearest cluster
 was not involved in a merge keep it, since an average never exceeds its larger part). Above
@@ -48,7 +48,7 @@ MAX_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class Gap:
-    label: str  # the most central question of the cluster
+    label: str  # the wording asked most often (the most central of those)
     count: int  # questions in the cluster, duplicates included
     examples: tuple[str, ...]  # up to MAX_EXAMPLES distinct questions, most central first
     question_ids: tuple[str, ...]  # every question of the cluster, in input order
@@ -145,12 +145,14 @@ def cluster_gaps(
         centroid = (weights[cluster, None] * item_vecs[cluster]).sum(axis=0)
         centrality = item_vecs[cluster] @ centroid
         by_centrality = [cluster[k] for k in np.argsort(-centrality, kind="stable")]
+        # The label: the wording asked most often (a typo is rarely repeated), the most central of those.
+        label = max(by_centrality, key=lambda k: weights[k])
         rows = sorted(
             (row, qid) for k in cluster for row, qid in zip(items[k].rows, items[k].ids, strict=True)
         )
         gaps.append(
             Gap(
-                label=items[by_centrality[0]].text,
+                label=items[label].text,
                 count=count,
                 examples=tuple(items[k].text for k in by_centrality[:MAX_EXAMPLES]),
                 question_ids=tuple(qid for _, qid in rows),

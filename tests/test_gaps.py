@@ -98,6 +98,16 @@ def test_clusters_hand_made_vectors_without_a_model() -> None:
     assert [g.question_ids for g in with_other][-1] == ("6",)
 
 
+def test_the_label_is_the_wording_asked_most_not_a_central_typo() -> None:
+    right = "как приготовить борщ"
+    typos = ["как приготоивть борщ", "как приготвоить борщ", "как пригтоовить борщ"]
+    questions = [("1", right), ("2", right)] + [(str(n), t) for n, t in enumerate(typos, start=3)]
+    vectors = unit([1, 0.35, 0], [1, 0.35, 0], [1, 0.1, 0.1], [1, 0.1, 0.1], [1, 0.1, 0.1])
+    [gap] = cluster_gaps(questions, vectors, threshold=0.9)
+    assert gap.examples[0] in typos  # the typos outnumber it, so they sit at the centre…
+    assert gap.label == right  # …but it is the wording asked most: what the cluster is called
+
+
 def test_ties_go_to_input_order_and_labels_break_count_ties() -> None:
     questions = [("1", "b"), ("2", "b2"), ("3", "a"), ("4", "a2")]
     vectors = unit([1, 0], [1, 0], [0, 1], [0, 1])

@@ -110,7 +110,7 @@ def test_an_empty_log_says_how_to_get_traffic() -> None:
 @pytest.fixture
 def kb(settings: Settings, embedder: CachedEmbedder, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """`kb` in this process, on the module's settings and model."""
-    monkeypatch.setattr("kb_engine.cli.get_settings", lambda: settings)
+    monkeypatch.setattr("kb_engine.cli_base.get_settings", lambda: settings)
     monkeypatch.setattr("kb_engine.embedding.make_embedder", lambda _: embedder)
     return CliRunner()
 
@@ -152,7 +152,7 @@ def test_kb_report_refuses_a_bad_period(kb: CliRunner, args: list[str], message:
 
 def test_kb_report_on_an_empty_log(kb: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = Settings(data_dir=tmp_path / "var")
-    monkeypatch.setattr("kb_engine.cli.get_settings", lambda: empty)
+    monkeypatch.setattr("kb_engine.cli_base.get_settings", lambda: empty)
     result = kb.invoke(cli, ["report"])
     assert result.exit_code == 0 and "kb demo-traffic" in result.stderr
     assert "Обращений пока нет" in (empty.data_dir / "report.html").read_text(encoding="utf-8")
@@ -165,7 +165,7 @@ def test_kb_report_while_the_service_holds_the_index(
     records = open_store(served_dir)
     seed(records, monkeypatch, ROWS[:2], [])
     records.close()
-    monkeypatch.setattr("kb_engine.cli.get_settings", lambda: served_dir)
+    monkeypatch.setattr("kb_engine.cli_base.get_settings", lambda: served_dir)
     held = EdgeIndex(served_dir.index_dir)  # what `kb serve` does
     try:
         result = kb.invoke(cli, ["report"])

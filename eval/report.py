@@ -15,24 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from eval.stats import mean, p95
+from kb_engine.goals import GOALS, margin
 from kb_engine.report_html import BASE_CSS, COLORS, bar_chart_svg, histogram_svg, legend, line, svg, text
 from kb_engine.report_html import section as _section
 from kb_engine.report_html import table as _table
 
 Row = dict[str, Any]
 
-# Offline defaults: metric -> (operator, goal).
-GOALS: dict[str, tuple[str, float]] = {
-    "hit@5": (">=", 0.95),
-    "mrr@10": (">=", 0.85),
-    "citation_validity": ("==", 1.0),
-    "citation_support": (">=", 0.95),
-    "key_fact_recall": (">=", 0.8),
-    "correct_handoff": (">=", 0.9),
-    "false_handoff": ("<=", 0.05),
-    "audience_leaks": ("==", 0),
-    "language_ok": ("==", 1.0),
-}
 OURS = "hybrid (ours)"
 PEER_METRICS = ("hit@1", "hit@3", "hit@5", "hit@10", "mrr@10", "ndcg@10", "recall@5")
 BAR_METRICS = ("hit@5", "mrr@10", "key_fact_recall")
@@ -67,8 +56,8 @@ def goal_status(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if value is None:
             row.update(met=False, gap=None)
         else:
-            gap = {">=": value - goal, "<=": goal - value, "==": -abs(value - goal)}[op]
-            row.update(met=gap >= -_EPS, gap=round(gap, 4) + 0.0)  # + 0.0: no -0.0
+            met, gap = margin(op, goal, value)
+            row.update(met=met, gap=gap)
         rows.append(row)
     return rows
 

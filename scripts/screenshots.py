@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 from kb_engine import demo_traffic
@@ -32,34 +28,14 @@ from kb_engine.runtime import open_runtime
 from kb_engine.web.evals import golden_runs
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(ROOT))  # run as a file: the tests' server helper and browser flags come from the root
+from tests.conftest import CHROMIUM_ARGS, served  # noqa: E402
+
 TICKET = (
     "Клиент: Здравствуйте, заказ пришёл разбитый\n"
     "Оператор: Здравствуйте! Уточните, вы уже забрали заказ?\n"
     "Клиент: Да, дома открыл коробку, товар повреждён. Что делать?"
 )
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def ask(page: Page, question: str) -> None:
@@ -125,9 +101,10 @@ def main() -> None:
         shutil.copytree(runs[0][1], scratch / "eval" / runs[0][1].name)  # copy2 keeps its time
     with (
         open_runtime(settings) as runtime,
-        serving(create_app(settings.model_copy(update={"data_dir": scratch}), runtime)) as url,
+        served(create_app(settings.model_copy(update={"data_dir": scratch}), runtime)) as (host, port),
         sync_playwright() as pw,
     ):
+        url = f"http://{host}:{port}"
         # an answer log for the content view's gaps: demo questions, some the help centre does not cover
         demo_traffic.send(url, demo_traffic.generate(args.demo_traffic, seed=7), concurrency=2)
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)

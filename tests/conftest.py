@@ -96,6 +96,19 @@ def article(
     )
 
 
+# Debian's chromium, headless, for the browser tests and scripts/screenshots.py. Without the
+# background-networking flags it keeps trying to reach Google's services.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 @contextmanager
 def served(app: FastAPI) -> Iterator[tuple[str, int]]:
     """``app`` under uvicorn on a free loopback port, in a thread of this process: (host, port)."""

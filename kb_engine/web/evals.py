@@ -22,23 +22,11 @@ from pydantic import BaseModel, Field
 from kb_engine.api.deps import AdminRole, SettingsDep
 from kb_engine.api.errors import ERRORS
 from kb_engine.api.models import ErrorResponse
+from kb_engine.goals import GOALS, margin
 
 router = APIRouter(tags=["admin"])
 log = logging.getLogger(__name__)
 
-# The goals of eval/report.py (the core does not import eval; tests/test_web.py keeps the two equal).
-GOALS: dict[str, tuple[Literal[">=", "<=", "=="], float]] = {
-    "hit@5": (">=", 0.95),
-    "mrr@10": (">=", 0.85),
-    "citation_validity": ("==", 1.0),
-    "citation_support": (">=", 0.95),
-    "key_fact_recall": (">=", 0.8),
-    "correct_handoff": (">=", 0.9),
-    "false_handoff": ("<=", 0.05),
-    "audience_leaks": ("==", 0),
-    "language_ok": ("==", 1.0),
-}
-_EPS = 1e-9
 REPORT_HEADERS = {  # the report has inline styles and SVG, and must not run or load anything
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     "X-Content-Type-Options": "nosniff",
@@ -77,12 +65,8 @@ def goal_status(summary: dict[str, Any]) -> list[GoalStatus]:
         if not isinstance(value, int | float):
             rows.append(GoalStatus(metric=metric, op=op, goal=goal, value=None, met=None, gap=None))
             continue
-        gap = {">=": value - goal, "<=": goal - value, "==": -abs(value - goal)}[op]
-        rows.append(
-            GoalStatus(
-                metric=metric, op=op, goal=goal, value=value, met=gap >= -_EPS, gap=round(gap, 4) + 0.0
-            )
-        )
+        met, gap = margin(op, goal, value)
+        rows.append(GoalStatus(metric=metric, op=op, goal=goal, value=value, met=met, gap=gap))
     return rows
 
 
